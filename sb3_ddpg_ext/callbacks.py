@@ -1,0 +1,322 @@
+"""
+SB3 callbacks of sb3_ddpg_ext.
+
+:class:`ParameterNoiseCallback` adds adaptive parameter-space noise (Plappert et al., ICLR 2018) to SB3's
+``DDPG`` / ``TD3`` (and subclasses, e.g. :class:`sb3_ddpg_ext.ddpg.DDPG`) without changing the algorithm class.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.td3.td3 import TD3
+from torch import nn
+
+from sb3_ddpg_ext.param_noise import (
+    SAMPLING_MODES,
+    AdaptiveParamNoiseSpec,
+    SamplingMode,
+    TensorObs,
+    action_distance,
+    clone_module,
+    make_generator,
+    perturb_into,
+)
+
+#: Name of the model attribute holding the parameter-noise state; a plain JSON-serialisable dict,
+#: so ``model.save()`` stores it and ``load()`` restores it.
+PARAM_NOISE_STATE_ATTR = "param_noise_state"
+
+
+class ParameterNoiseCallback(BaseCallback):
+    """
+    Adaptive parameter-space noise for SB3 ``DDPG`` / ``TD3`` and subclasses, as a callback.
+
+    Paper: https://arxiv.org/abs/1706.01905 (Plappert et al., "Parameter Space Noise for Exploration", ICLR 2018).
+    Algorithm as in openai/baselines ``baselines/ddpg/ddpg_learner.py``.
+
+    Behaviour:
+
+    - Exploration rollouts (``OffPolicyAlgorithm.collect_rollouts``, after ``learning_starts``) act with a perturbed
+      copy of the current actor, one per environment. Env ``i``'s copy is re-drawn from the current actor with the
+      current sigma when env ``i``'s episode ends, and for every env at the start of each ``learn()``. Any action noise
+      of the model is added on top (as baselines' ``adaptive-param_0.2,normal_0.1``), then clipped to [-1, 1],
+      exactly as SB3's ``_sample_action`` does.
+    - ``model.predict()`` (either ``deterministic`` value), ``EvalCallback`` and the gradient updates use the
+      unperturbed actor: only the model's private ``_sample_action`` is replaced, during ``learn()`` only
+      (an instance attribute installed in ``_on_training_start`` and removed in ``_on_training_end``; it is also
+      excluded from ``model.save()`` while installed).
+    - Every ``adaptation_interval`` gradient steps (counted with ``model._n_updates``), once the replay buffer holds
+      ``batch_size`` transitions, a fresh replay batch is drawn, a separate perturbation of the current actor is
+      made with the current sigma, the RMS action distance ``d`` is measured and sigma adapted
+      (:meth:`AdaptiveParamNoiseSpec.adapt`).
+    - Logs ``param_noise/stddev`` (every rollout) and ``param_noise/distance`` (at each adaptation).
+    - State persistence: the sigma is stored on the **model**, as the plain dict attribute
+      ``model.param_noise_state`` (see :data:`PARAM_NOISE_STATE_ATTR`), updated at every adaptation. SB3's
+      ``save()`` pickles it with the other model attributes and ``load()`` restores it; on the next ``learn()`` a
+      callback with ``restore_state=True`` starts from that sigma instead of ``initial_stddev``.
+
+    Usable from an rl-zoo3 YAML::
+
+        callback:
+          - sb3_ddpg_ext.callbacks.ParameterNoiseCallback:
+              initial_stddev: 0.2
+              sampling: per_tensor
+
+    :param initial_stddev: Initial parameter noise std sigma (baselines ``adaptive-param_0.2``: 0.2).
+    :param desired_action_stddev: Target RMS action distance delta, in the scaled [-1, 1] action space.
+    :param adoption_coefficient: Adaptation factor alpha (> 1).
+    :param adaptation_interval: Number of gradient steps between two adaptations (baselines: 50).
+    :param sampling: ``"per_element"`` (independent noise per weight, the paper's method), ``"per_tensor"``
+        (one scalar per parameter tensor) or ``"single"`` (one scalar for the whole actor).
+    :param restore_state: Start from ``model.param_noise_state["current_stddev"]`` when the model has it
+        (e.g. after ``load()`` or a previous ``learn()``), instead of ``initial_stddev``.
+    :param seed: Seed of the perturbation and replay-index generators. If None, derived from ``model.seed``
+        when set (so ``--seed`` of the zoo makes the run reproducible), else from OS entropy.
+    :param verbose: Verbosity (1: print each adaptation).
+    """
+
+    def __init__(
+        self,
+        initial_stddev: float = 0.2,
+        desired_action_stddev: float = 0.2,
+        adoption_coefficient: float = 1.01,
+        adaptation_interval: int = 50,
+        sampling: SamplingMode = "per_element",
+        restore_state: bool = True,
+        seed: Optional[int] = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose=verbose)
+        if sampling not in SAMPLING_MODES:
+            raise ValueError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
+        if not (isinstance(adaptation_interval, (int, np.integer)) and adaptation_interval >= 1):
+            raise ValueError(f"adaptation_interval must be an integer >= 1, got {adaptation_interval!r}")
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}")
+        self.spec = AdaptiveParamNoiseSpec(initial_stddev, desired_action_stddev, adoption_coefficient)
+        self.adaptation_interval = int(adaptation_interval)
+        self.sampling: SamplingMode = sampling
+        self.restore_state = restore_state
+        self.seed = seed
+        self.perturbed_actors: list[nn.Module] = []
+        #: Number of perturbation draws per env since the last ``learn()`` started (1 at learn start, +1 per episode end).
+        self.n_resamples: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.n_adaptations = 0
+        self.last_distance: Optional[float] = None
+        self._adaptation_actor: Optional[nn.Module] = None
+        self._generator: Optional[th.Generator] = None
+        self._rng: Optional[np.random.Generator] = None
+        self._last_adapt_n_updates = 0
+        self._original_sample_action: Optional[Callable[..., tuple[np.ndarray, np.ndarray]]] = None
+        self._original_excluded_save_params: Optional[Callable[[], list[str]]] = None
+        self._active = False
+
+    # ------------------------------------------------------------------ setup / teardown
+    @property
+    def current_stddev(self) -> float:
+        """The current parameter noise standard deviation sigma."""
+        return self.spec.current_stddev
+
+    def _td3(self) -> TD3:
+        model = self.model
+        assert isinstance(model, TD3)
+        return model
+
+    def _actor(self) -> nn.Module:
+        return self._td3().actor
+
+    def _init_callback(self) -> None:
+        if not isinstance(self.model, TD3):
+            raise ValueError(
+                f"ParameterNoiseCallback needs a DDPG/TD3 model (a stable_baselines3 TD3 subclass), "
+                f"got model of type {type(self.model).__name__}"
+            )
+
+    def _seed_sequence(self) -> np.random.SeedSequence:
+        seed = self.seed if self.seed is not None else getattr(self.model, "seed", None)
+        if seed is None:
+            return np.random.SeedSequence()
+        # Fixed spawn key so this stream differs from the model's own torch/numpy seeding with the same integer.
+        return np.random.SeedSequence(int(seed), spawn_key=(0x5A7A,))
+
+    def _on_training_start(self) -> None:
+        model = self._td3()
+        existing = model.__dict__.get("_sample_action")
+        if existing is not None:
+            owner = getattr(existing, "__self__", None)
+            if isinstance(owner, ParameterNoiseCallback) and owner is not self and owner._active:
+                raise ValueError("model already has an active ParameterNoiseCallback; use only one per learn() call")
+        state = model.__dict__.get(PARAM_NOISE_STATE_ATTR)
+        if self.restore_state and isinstance(state, dict) and "current_stddev" in state:
+            self.spec.current_stddev = float(state["current_stddev"])
+            self.n_adaptations = int(state.get("n_adaptations", 0))
+        if self._generator is None:
+            torch_seed, np_seed = self._seed_sequence().generate_state(2, dtype=np.uint32)
+            self._generator = make_generator(int(torch_seed))
+            self._rng = np.random.default_rng(int(np_seed))
+
+        actor = self._actor()
+        n_envs = model.n_envs
+        self.perturbed_actors = [self._make_clone(actor) for _ in range(n_envs)]
+        self._adaptation_actor = self._make_clone(actor)
+        self.n_resamples = np.zeros(n_envs, dtype=np.int64)
+        for env_idx in range(n_envs):
+            self._resample(env_idx)
+        self._last_adapt_n_updates = int(getattr(model, "_n_updates", 0))
+
+        # Instance-level overrides, removed in _on_training_end; excluded from save() while installed.
+        self._original_sample_action = type(model)._sample_action.__get__(model)
+        self._original_excluded_save_params = type(model)._excluded_save_params.__get__(model)
+        model._sample_action = self._perturbed_sample_action  # type: ignore[method-assign]
+        model._excluded_save_params = self._excluded_save_params  # type: ignore[method-assign]
+        self._active = True
+        self._store_state()
+
+    def _on_training_end(self) -> None:
+        self._uninstall()
+        self._store_state()
+
+    def _uninstall(self) -> None:
+        model = self.model
+        for name in ("_sample_action", "_excluded_save_params"):
+            value = model.__dict__.get(name)
+            if value is not None and getattr(value, "__self__", None) is self:
+                del model.__dict__[name]
+        self._active = False
+
+    def _excluded_save_params(self) -> list[str]:
+        assert self._original_excluded_save_params is not None
+        return [*self._original_excluded_save_params(), "_sample_action", "_excluded_save_params"]
+
+    def _store_state(self) -> None:
+        setattr(
+            self.model,
+            PARAM_NOISE_STATE_ATTR,
+            {
+                "current_stddev": self.spec.current_stddev,
+                "desired_action_stddev": self.spec.desired_action_stddev,
+                "adoption_coefficient": self.spec.adoption_coefficient,
+                "sampling": self.sampling,
+                "n_adaptations": self.n_adaptations,
+            },
+        )
+
+    @staticmethod
+    def _make_clone(actor: nn.Module) -> nn.Module:
+        clone = clone_module(actor)
+        clone.train(False)
+        return clone
+
+    # ------------------------------------------------------------------ perturbations
+    def _resample(self, env_idx: int) -> None:
+        perturb_into(self._actor(), self.perturbed_actors[env_idx], self.spec.current_stddev, self.sampling, self._generator)
+        self.n_resamples[env_idx] += 1
+
+    def _perturbed_sample_action(
+        self,
+        learning_starts: int,
+        action_noise: Optional[ActionNoise] = None,
+        n_envs: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Replacement of ``OffPolicyAlgorithm._sample_action`` acting with the per-env perturbed actors."""
+        model = self._td3()
+        assert self._original_sample_action is not None
+        if model.num_timesteps < learning_starts:
+            # Warm-up: uniform random actions, as SB3.
+            return self._original_sample_action(learning_starts, action_noise, n_envs)
+        assert model._last_obs is not None, "self._last_obs was not set"
+        obs_tensor, _ = model.policy.obs_to_tensor(model._last_obs)
+        with th.no_grad():
+            if len(self.perturbed_actors) == 1:
+                scaled = self.perturbed_actors[0](obs_tensor)
+            else:
+                scaled = th.cat(
+                    [actor(_index_obs(obs_tensor, i)) for i, actor in enumerate(self.perturbed_actors)],
+                    dim=0,
+                )
+        scaled_action = scaled.cpu().numpy().reshape((-1, *model.action_space.shape))  # type: ignore[misc]
+        if action_noise is not None:
+            scaled_action = np.clip(scaled_action + action_noise(), -1, 1)
+        buffer_action = scaled_action
+        action = model.policy.unscale_action(scaled_action)
+        return action, buffer_action
+
+    # ------------------------------------------------------------------ adaptation
+    def _sample_replay_observations(self, batch_size: int) -> TensorObs:
+        """Observations of a replay batch, drawn with this callback's own generator (does not touch np.random)."""
+        model = self._td3()
+        buffer = model.replay_buffer
+        assert buffer is not None and self._rng is not None
+        env = model._vec_normalize_env
+        if isinstance(buffer, DictReplayBuffer):  # before ReplayBuffer: it is a subclass
+            upper = buffer.buffer_size if buffer.full else buffer.pos
+            batch_inds = self._rng.integers(0, upper, size=batch_size)
+            env_inds = self._rng.integers(0, buffer.n_envs, size=batch_size)
+            obs_dict = buffer._normalize_obs({k: v[batch_inds, env_inds] for k, v in buffer.observations.items()}, env)
+            assert isinstance(obs_dict, dict)
+            return {k: buffer.to_torch(v) for k, v in obs_dict.items()}
+        if isinstance(buffer, ReplayBuffer):
+            upper = buffer.buffer_size if buffer.full else buffer.pos
+            batch_inds = self._rng.integers(0, upper, size=batch_size)
+            env_inds = self._rng.integers(0, buffer.n_envs, size=batch_size)
+            obs = buffer._normalize_obs(buffer.observations[batch_inds, env_inds], env)
+            return buffer.to_torch(obs)  # type: ignore[arg-type]
+        # Unknown buffer type: use its own sampler.
+        return buffer.sample(batch_size, env=env).observations  # type: ignore[return-value]
+
+    def adapt(self) -> float:
+        """
+        One adaptation step: fresh replay batch, separate perturbation with the current sigma, distance, sigma update.
+
+        :return: The measured distance.
+        """
+        assert self._adaptation_actor is not None
+        actor = self._actor()
+        self.model.policy.set_training_mode(False)
+        perturb_into(actor, self._adaptation_actor, self.spec.current_stddev, self.sampling, self._generator)
+        obs = self._sample_replay_observations(self._td3().batch_size)
+        distance = action_distance(actor, self._adaptation_actor, obs)
+        self.spec.adapt(distance)
+        self.n_adaptations += 1
+        self.last_distance = distance
+        self.logger.record("param_noise/distance", distance)
+        self.logger.record("param_noise/stddev", self.spec.current_stddev)
+        self._store_state()
+        if self.verbose >= 1:
+            print(f"param noise: distance={distance:.4f} -> stddev={self.spec.current_stddev:.4f}")
+        return distance
+
+    def _on_rollout_start(self) -> None:
+        # Gradient steps happen between rollouts: count them here.
+        model = self._td3()
+        n_updates = int(getattr(model, "_n_updates", 0))
+        buffer = model.replay_buffer
+        if buffer is not None and buffer.size() >= model.batch_size:
+            while n_updates - self._last_adapt_n_updates >= self.adaptation_interval:
+                self._last_adapt_n_updates += self.adaptation_interval
+                self.adapt()
+        else:
+            self._last_adapt_n_updates = n_updates
+        self.logger.record("param_noise/stddev", self.spec.current_stddev)
+
+    def _on_step(self) -> bool:
+        dones = self.locals.get("dones")
+        if dones is not None:
+            for env_idx in np.flatnonzero(dones):
+                self._resample(int(env_idx))
+        return True
+
+
+def _index_obs(obs: TensorObs, idx: int) -> TensorObs:
+    if isinstance(obs, dict):
+        return {key: value[idx : idx + 1] for key, value in obs.items()}
+    return obs[idx : idx + 1]
+
+
+__all__ = ["PARAM_NOISE_STATE_ATTR", "ParameterNoiseCallback"]
