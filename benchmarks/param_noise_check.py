@@ -1,0 +1,183 @@
+"""
+Short real runs: DDPG + adaptive parameter-space noise (:class:`sb3_ddpg_ext.callbacks.ParameterNoiseCallback`)
+with a LayerNorm actor and critic (:class:`sb3_ddpg_ext.policies.LnMlpPolicy`) on a Gymnasium task.
+
+Writes one JSON file with the settings, the evaluation curve (deterministic policy, i.e. never perturbed),
+the final evaluation and the final parameter-noise sigma.
+
+Example::
+
+    python benchmarks/param_noise_check.py --env Pendulum-v1 --n-timesteps 10000 --seed 0 --out /tmp/pn/pendulum_0.json
+    python benchmarks/param_noise_check.py --env MountainCarContinuous-v0 --n-timesteps 50000 --seed 0 \\
+        --out /tmp/pn/mcc_0.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3 import DDPG
+from stable_baselines3.common.callbacks import CallbackList, EvalCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.noise import NormalActionNoise
+
+from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
+
+#: zoo-like DDPG settings per task (rl-zoo3 ``hyperparams/ddpg.yml``), except the smaller default network and
+#: shorter learning_starts for Pendulum (the zoo uses 10k of its 20k steps as warm-up).
+TASK_SETTINGS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": {"gamma": 0.98, "buffer_size": 200_000, "learning_starts": 1000, "learning_rate": 1e-3, "batch_size": 256},
+    "MountainCarContinuous-v0": {
+        "gamma": 0.99,
+        "buffer_size": 1_000_000,
+        "learning_starts": 100,
+        "learning_rate": 1e-3,
+        "batch_size": 256,
+    },
+}
+
+
+def run_check(
+    env_id: str,
+    n_timesteps: int,
+    seed: int,
+    net_arch: list[int],
+    initial_stddev: float = 0.2,
+    desired_action_stddev: float = 0.2,
+    sampling: str = "per_element",
+    action_noise_std: float = 0.0,
+    n_evals: int = 10,
+    n_eval_episodes: int = 5,
+    final_eval_episodes: int = 10,
+    log_dir: Optional[str] = None,
+) -> dict[str, Any]:
+    """
+    Train DDPG + parameter noise + LayerNorm policy, evaluate, and return a summary dict.
+
+    :param env_id: Gymnasium id, one of :data:`TASK_SETTINGS`.
+    :param n_timesteps: Training budget in env steps.
+    :param seed: Seed of the model, the callback (derived) and the evaluation env.
+    :param net_arch: Hidden layer sizes of actor and critic.
+    :param initial_stddev: Initial parameter noise sigma.
+    :param desired_action_stddev: Target action distance delta.
+    :param sampling: ``per_element`` / ``per_tensor`` / ``single``.
+    :param action_noise_std: If > 0, Gaussian action noise added on top of the parameter noise.
+    :param n_evals: Number of evaluations during training.
+    :param n_eval_episodes: Episodes per evaluation during training.
+    :param final_eval_episodes: Episodes of the final evaluation.
+    :param log_dir: Optional tensorboard log folder.
+    :return: Summary (JSON-serialisable).
+    """
+    if env_id not in TASK_SETTINGS:
+        raise ValueError(f"env_id must be one of {sorted(TASK_SETTINGS)}, got {env_id!r}")
+    from sb3_ddpg_ext.policies import LnMlpPolicy
+
+    th.set_num_threads(1)
+    env = Monitor(gym.make(env_id))
+    eval_env = Monitor(gym.make(env_id))
+    eval_env.reset(seed=seed + 10_000)
+    n_actions = int(np.prod(env.action_space.shape))  # type: ignore[arg-type]
+    action_noise = (
+        NormalActionNoise(np.zeros(n_actions), action_noise_std * np.ones(n_actions)) if action_noise_std > 0 else None
+    )
+    model = DDPG(
+        LnMlpPolicy,
+        env,
+        action_noise=action_noise,
+        policy_kwargs={"net_arch": net_arch, "layer_norm_actor": True, "layer_norm_critic": True},
+        seed=seed,
+        tensorboard_log=log_dir,
+        verbose=0,
+        **TASK_SETTINGS[env_id],
+    )
+    param_noise = ParameterNoiseCallback(
+        initial_stddev=initial_stddev,
+        desired_action_stddev=desired_action_stddev,
+        sampling=sampling,  # type: ignore[arg-type]
+    )
+    eval_callback = EvalCallback(
+        eval_env, n_eval_episodes=n_eval_episodes, eval_freq=max(n_timesteps // n_evals, 1), deterministic=True, verbose=0
+    )
+    start = time.perf_counter()
+    model.learn(n_timesteps, callback=CallbackList([param_noise, eval_callback]))
+    wall = time.perf_counter() - start
+    returns, _lengths = evaluate_policy(
+        model, eval_env, n_eval_episodes=final_eval_episodes, deterministic=True, return_episode_rewards=True
+    )
+    train_returns = [float(r) for r in env.get_episode_rewards()]
+    return {
+        "env_id": env_id,
+        "n_timesteps": n_timesteps,
+        "seed": seed,
+        "net_arch": net_arch,
+        "settings": TASK_SETTINGS[env_id],
+        "policy": "sb3_ddpg_ext.policies.LnMlpPolicy(layer_norm_actor=True, layer_norm_critic=True)",
+        "param_noise": {
+            "initial_stddev": initial_stddev,
+            "desired_action_stddev": desired_action_stddev,
+            "sampling": sampling,
+            "final_stddev": param_noise.current_stddev,
+            "n_adaptations": param_noise.n_adaptations,
+            "last_distance": param_noise.last_distance,
+        },
+        "action_noise_std": action_noise_std,
+        "eval_timesteps": [int(t) for t in eval_callback.evaluations_timesteps],
+        "eval_mean_returns": [float(np.mean(r)) for r in eval_callback.evaluations_results],
+        "final_eval_returns": [float(r) for r in returns],  # type: ignore[union-attr]
+        "final_eval_mean": float(np.mean(returns)),
+        "final_eval_std": float(np.std(returns)),
+        "train_episode_returns": train_returns,
+        "wall_time_s": wall,
+        "env_steps_per_s": n_timesteps / wall,
+        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
+        "host": platform.node(),
+    }
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, choices=sorted(TASK_SETTINGS))
+    parser.add_argument("--n-timesteps", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--net-arch", type=int, nargs="+", default=[64, 64])
+    parser.add_argument("--initial-stddev", type=float, default=0.2)
+    parser.add_argument("--desired-action-stddev", type=float, default=0.2)
+    parser.add_argument("--sampling", default="per_element", choices=["per_element", "per_tensor", "single"])
+    parser.add_argument("--action-noise-std", type=float, default=0.0)
+    parser.add_argument("--n-evals", type=int, default=10)
+    parser.add_argument("--out", type=Path, required=True, help="JSON output file")
+    parser.add_argument("--tensorboard-log", default=None)
+    args = parser.parse_args(argv)
+    summary = run_check(
+        args.env,
+        args.n_timesteps,
+        args.seed,
+        args.net_arch,
+        initial_stddev=args.initial_stddev,
+        desired_action_stddev=args.desired_action_stddev,
+        sampling=args.sampling,
+        action_noise_std=args.action_noise_std,
+        n_evals=args.n_evals,
+        log_dir=args.tensorboard_log,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=1))
+    print(
+        f"{summary['env_id']} seed={summary['seed']} steps={summary['n_timesteps']}: final eval "
+        f"{summary['final_eval_mean']:.1f} +/- {summary['final_eval_std']:.1f} ({len(summary['final_eval_returns'])} ep), "
+        f"sigma={summary['param_noise']['final_stddev']:.4f}, {summary['env_steps_per_s']:.0f} steps/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
