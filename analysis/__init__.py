@@ -1,0 +1,1 @@
+"""Analysis of DDPG benchmark runs (work in progress)."""

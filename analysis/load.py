@@ -1,0 +1,689 @@
+"""Loaders: zoo log folders, benchmark-runner run folders and per-seed curve arrays -> tidy tables.
+
+Three layouts are understood (and may be mixed under one root):
+
+* rl-zoo3 log folder ``<algo>/<env_id>_<N>/`` with ``evaluations.npz`` (EvalCallback), ``*.monitor.csv``
+  (SB3 ``Monitor``), ``<env_id>/config.yml`` and ``<env_id>/args.yml``;
+* a benchmark-runner run folder ``<out>/<suite>/<task>/<variant>/seed_<s>/`` holding ``run.json`` and the
+  zoo log folder under ``logs/``;
+* per-seed curve arrays ``[<algo>_]<task>_<seed>.npy`` (1-D, one evaluation every ``step`` steps from
+  ``start``) or ``.csv`` (one column of returns, or two columns ``timesteps, return``), e.g. the TD3 paper's
+  ``TD3_HalfCheetah-v1_3.npy``.
+
+Nothing is dropped silently: every run that is found ends up either in the tables or in the
+:class:`Inventory` with the reason why it was excluded, and every oddity that was handled (empty monitor
+file, missing config, unsorted timesteps...) is recorded there as a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import pandas as pd
+import yaml
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+EVAL_COLUMNS = [
+    "task",
+    "variant",
+    "seed",
+    "run",
+    "source",
+    "algo",
+    "env_id",
+    "timesteps",
+    "eval_return_mean",
+    "eval_return_std",
+    "eval_n_episodes",
+    "eval_ep_length_mean",
+    "eval_returns",
+]
+EPISODE_COLUMNS = ["task", "variant", "seed", "run", "episode", "timesteps", "episode_return", "episode_length", "time"]
+RUN_COLUMNS = [
+    "run",
+    "task",
+    "variant",
+    "factor",
+    "seed",
+    "algo",
+    "env_id",
+    "source",
+    "status",
+    "included",
+    "reason",
+    "n_evals",
+    "last_timestep",
+    "n_timesteps",
+    "n_episodes",
+    "wall_time_s",
+    "env_steps_per_s",
+    "path",
+    "config",
+    "versions",
+]
+
+_ZOO_DIR_RE = re.compile(r"^(?P<env>.+)_(?P<n>\d+)$")
+_CURVE_RE = re.compile(r"^(?:(?P<algo>[^_]+)_)?(?P<task>.+)_(?P<seed>\d+)$")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# YAML with python tags
+# --------------------------------------------------------------------------------------------------------------
+class _ZooYamlLoader(yaml.SafeLoader):
+    """Safe YAML loader that understands the python tags rl-zoo3 writes (no code is executed)."""
+
+
+def _construct_ordered_dict(loader: yaml.SafeLoader, node: yaml.Node) -> dict:
+    # ``!!python/object/apply:collections.OrderedDict`` holds the constructor's argument list: [[[key, value], ...]]
+    args = loader.construct_sequence(node, deep=True) if isinstance(node, yaml.SequenceNode) else []
+    if not args:
+        return {}
+    pairs = args[0]
+    return {pair[0]: pair[1] for pair in pairs}
+
+
+def _construct_tuple(loader: yaml.SafeLoader, node: yaml.Node) -> tuple:
+    return tuple(loader.construct_sequence(node, deep=True)) if isinstance(node, yaml.SequenceNode) else ()
+
+
+def _construct_unknown_python(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> str:
+    # Any other python tag (e.g. a class or function reference) is kept as an inert string.
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return f"!!python/{tag_suffix} {value!r}" if value not in ("", None, []) else f"!!python/{tag_suffix}"
+
+
+_ZooYamlLoader.add_constructor("tag:yaml.org,2002:python/object/apply:collections.OrderedDict", _construct_ordered_dict)
+_ZooYamlLoader.add_constructor("tag:yaml.org,2002:python/tuple", _construct_tuple)
+_ZooYamlLoader.add_multi_constructor("tag:yaml.org,2002:python/", _construct_unknown_python)
+
+
+def load_yaml(path: PathLike) -> Any:
+    """Load a YAML file written by rl-zoo3 (``config.yml``, ``args.yml``) without executing code.
+
+    ``!!python/object/apply:collections.OrderedDict`` becomes a ``dict``, ``!!python/tuple`` a ``tuple`` and
+    any other ``!!python/...`` tag an inert descriptive string.
+
+    :param path: YAML file.
+    :return: the parsed document.
+    :raises ValueError: if the file is not valid YAML (the message names the file).
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f, Loader=_ZooYamlLoader)  # noqa: S506 - custom SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Inventory
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class Inventory:
+    """What was found and what happened to it.
+
+    Each entry is a dict ``{"run", "path", "level", "reason"}`` with ``level`` one of ``"excluded"`` (the run is
+    not in the metrics), ``"warning"`` (handled; the run is used) or ``"info"``.
+    """
+
+    entries: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, run: str, path: PathLike, level: str, reason: str) -> None:
+        if level not in ("excluded", "warning", "info"):
+            raise ValueError(f"Inventory.add: level must be excluded|warning|info, got {level!r}")
+        self.entries.append({"run": str(run), "path": str(path), "level": level, "reason": reason})
+
+    def extend(self, other: Inventory) -> None:
+        self.entries.extend(other.entries)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.entries, columns=["run", "path", "level", "reason"])
+
+    def excluded_runs(self) -> set[str]:
+        return {e["run"] for e in self.entries if e["level"] == "excluded"}
+
+
+@dataclass
+class LoadResult:
+    """Tidy tables of everything that was loaded.
+
+    :param evals: one row per (run, evaluation): columns :data:`EVAL_COLUMNS`; ``eval_returns`` holds the
+        per-episode returns of that evaluation as a 1-D float array.
+    :param episodes: one row per training episode from the monitor files: :data:`EPISODE_COLUMNS`.
+    :param runs: one row per run found (included or not): :data:`RUN_COLUMNS`.
+    :param inventory: exclusions and handled problems.
+    """
+
+    evals: pd.DataFrame
+    episodes: pd.DataFrame
+    runs: pd.DataFrame
+    inventory: Inventory
+
+
+@dataclass
+class _Run:
+    meta: dict[str, Any]
+    evals: Optional[pd.DataFrame] = None
+    episodes: Optional[pd.DataFrame] = None
+
+
+def _empty_evals() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in EVAL_COLUMNS})
+
+
+def _empty_episodes() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in EPISODE_COLUMNS})
+
+
+def _base_meta(run_id: str, path: Path, source: str) -> dict[str, Any]:
+    meta: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
+    meta.update(run=run_id, path=str(path), source=source, status="done", included=True, reason="", config={}, versions={})
+    return meta
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Zoo log folders
+# --------------------------------------------------------------------------------------------------------------
+def _read_evaluations(npz_path: Path) -> dict[str, np.ndarray]:
+    """Read an EvalCallback ``evaluations.npz`` (``allow_pickle=False``); raise ValueError on any defect."""
+    try:
+        with np.load(npz_path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k]) for k in data.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"corrupt or truncated evaluations.npz ({type(exc).__name__}: {exc})") from exc
+    for key in ("timesteps", "results"):
+        if key not in arrays:
+            raise ValueError(f"evaluations.npz lacks key {key!r} (has {sorted(arrays)})")
+    timesteps, results = arrays["timesteps"], arrays["results"]
+    if timesteps.ndim != 1:
+        raise ValueError(f"evaluations.npz 'timesteps' must be 1-D, got shape {timesteps.shape}")
+    if results.ndim == 1:
+        results = results[:, None]
+    if results.ndim != 2 or results.shape[0] != timesteps.shape[0]:
+        raise ValueError(f"evaluations.npz 'results' shape {results.shape} does not match 'timesteps' {timesteps.shape}")
+    if timesteps.shape[0] == 0:
+        raise ValueError("evaluations.npz holds no evaluation")
+    if not np.issubdtype(results.dtype, np.number) or not np.issubdtype(timesteps.dtype, np.number):
+        raise ValueError(f"evaluations.npz has non-numeric arrays ({timesteps.dtype}, {results.dtype})")
+    arrays["results"] = results.astype(float)
+    lengths = arrays.get("ep_lengths")
+    if lengths is not None and (lengths.ndim == 1 or lengths.shape != results.shape):
+        lengths = lengths.reshape(results.shape) if lengths.size == results.size else None
+    arrays["ep_lengths"] = lengths if lengths is not None else np.full(results.shape, np.nan)
+    return arrays
+
+
+def _read_monitor(path: Path) -> pd.DataFrame:
+    """Read an SB3 Monitor file (first line is a JSON comment, then ``r,l,t``); may return 0 rows."""
+    if path.stat().st_size == 0:
+        return pd.DataFrame(columns=["r", "l", "t"])
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    skip = 1 if first.startswith("#") else 0
+    try:
+        df = pd.read_csv(path, skiprows=skip)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=["r", "l", "t"])
+    missing = {"r", "l"} - set(df.columns)
+    if missing:
+        raise ValueError(f"monitor file lacks columns {sorted(missing)} (has {list(df.columns)})")
+    return df
+
+
+def _find_config_dir(run_dir: Path, env_hint: Optional[str]) -> Optional[Path]:
+    if env_hint and (run_dir / env_hint).is_dir():
+        return run_dir / env_hint
+    for sub in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        if (sub / "config.yml").exists() or (sub / "args.yml").exists():
+            return sub
+    return None
+
+
+def load_zoo_run(
+    run_dir: PathLike,
+    task: Optional[str] = None,
+    variant: Optional[str] = None,
+    seed: Optional[int] = None,
+    run_id: Optional[str] = None,
+    inventory: Optional[Inventory] = None,
+) -> tuple[Optional[pd.DataFrame], pd.DataFrame, dict[str, Any]]:
+    """Load one rl-zoo3 log folder ``<algo>/<env_id>_<N>/``.
+
+    :param run_dir: the ``<env_id>_<N>`` folder.
+    :param task: task name (default: ``env`` from ``args.yml``, else the folder name without ``_<N>``).
+    :param variant: variant name (default: the algorithm, i.e. ``algo`` from ``args.yml`` or the parent folder).
+    :param seed: seed (default: ``seed`` from ``args.yml``, else ``<N>``).
+    :param run_id: identifier of the run in the tables (default: the folder path).
+    :param inventory: where problems are recorded (a new one if None).
+    :return: ``(evals or None if unusable, episodes, meta)``; ``meta`` has the keys of :data:`RUN_COLUMNS`.
+    """
+    run_dir = Path(run_dir)
+    inventory = inventory if inventory is not None else Inventory()
+    rid = run_id or str(run_dir)
+    meta = _base_meta(rid, run_dir, "zoo")
+    match = _ZOO_DIR_RE.match(run_dir.name)
+    env_from_dir = match.group("env") if match else run_dir.name
+
+    config_dir = _find_config_dir(run_dir, env_from_dir)
+    args: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    if config_dir is None:
+        inventory.add(rid, run_dir, "warning", "missing config folder (<env>/config.yml, args.yml): settings unknown")
+    else:
+        for name in ("args.yml", "config.yml"):
+            p = config_dir / name
+            if not p.exists():
+                inventory.add(rid, p, "warning", f"missing {name}: settings unknown")
+                continue
+            try:
+                doc = load_yaml(p)
+            except ValueError as exc:
+                inventory.add(rid, p, "warning", f"unreadable {name}: {exc}")
+                continue
+            if not isinstance(doc, dict):
+                inventory.add(rid, p, "warning", f"{name} is not a mapping (got {type(doc).__name__})")
+                continue
+            if name == "args.yml":
+                args = doc
+            else:
+                config = doc
+    env_id = str(args.get("env") or env_from_dir)
+    algo = str(args.get("algo") or run_dir.parent.name)
+    meta["env_id"] = env_id
+    meta["algo"] = algo
+    meta["task"] = task or env_id
+    meta["variant"] = variant or algo
+    if seed is None:
+        seed_val = args.get("seed")
+        if seed_val is None and match:
+            seed_val = int(match.group("n"))
+        seed = int(seed_val) if seed_val is not None else -1
+    meta["seed"] = int(seed)
+    meta["config"] = config
+    if "n_timesteps" in config:
+        try:
+            meta["n_timesteps"] = int(float(config["n_timesteps"]))
+        except (TypeError, ValueError):
+            inventory.add(rid, run_dir, "warning", f"config.yml n_timesteps is not a number: {config['n_timesteps']!r}")
+
+    # Training episodes (one or several monitor files, one per env copy)
+    monitor_files = sorted(run_dir.glob("*monitor.csv"))
+    episode_frames = []
+    for mf in monitor_files:
+        try:
+            mon = _read_monitor(mf)
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            inventory.add(rid, mf, "warning", f"unreadable monitor file, training episodes skipped: {exc}")
+            continue
+        if len(mon) == 0:
+            inventory.add(rid, mf, "warning", "empty monitor file (0 training episodes)")
+            continue
+        lengths = pd.to_numeric(mon["l"], errors="coerce").to_numpy(float)
+        rets = pd.to_numeric(mon["r"], errors="coerce").to_numpy(float)
+        times = pd.to_numeric(mon["t"], errors="coerce").to_numpy(float) if "t" in mon else np.full(len(mon), np.nan)
+        episode_frames.append(
+            pd.DataFrame(
+                {
+                    "episode_return": rets,
+                    "episode_length": lengths,
+                    "time": times,
+                }
+            )
+        )
+    if episode_frames:
+        ep = pd.concat(episode_frames, ignore_index=True)
+        if len(episode_frames) > 1:
+            ep = ep.sort_values("time", kind="stable").reset_index(drop=True)
+        ep.insert(0, "episode", np.arange(len(ep)))
+        ep.insert(1, "timesteps", np.nancumsum(ep["episode_length"].to_numpy(float)).astype(np.int64))
+        for col, val in (("task", meta["task"]), ("variant", meta["variant"]), ("seed", meta["seed"]), ("run", rid)):
+            ep.insert(0, col, val)
+        episodes = ep[EPISODE_COLUMNS]
+    else:
+        episodes = _empty_episodes()
+        if not monitor_files:
+            inventory.add(rid, run_dir, "warning", "no monitor file (training episodes unknown)")
+    meta["n_episodes"] = len(episodes)
+
+    npz_path = run_dir / "evaluations.npz"
+    if not npz_path.exists():
+        meta.update(included=False, reason="no evaluations.npz")
+        inventory.add(rid, npz_path, "excluded", "no evaluations.npz")
+        return None, episodes, meta
+    try:
+        arrays = _read_evaluations(npz_path)
+    except ValueError as exc:
+        meta.update(included=False, reason=str(exc))
+        inventory.add(rid, npz_path, "excluded", str(exc))
+        return None, episodes, meta
+    evals = _evals_frame(arrays["timesteps"], arrays["results"], arrays["ep_lengths"], meta)
+    return _check_evals(evals, meta, inventory, npz_path), episodes, meta
+
+
+def _evals_frame(timesteps: np.ndarray, results: np.ndarray, lengths: np.ndarray, meta: dict[str, Any]) -> pd.DataFrame:
+    results = np.asarray(results, dtype=float)
+    if results.ndim == 1:
+        results = results[:, None]
+    with np.errstate(all="ignore"):
+        mean = results.mean(axis=1)
+        std = results.std(axis=1)
+        len_mean = np.asarray(lengths, dtype=float).mean(axis=1) if lengths.size else np.full(len(mean), np.nan)
+    n = len(timesteps)
+    return pd.DataFrame(
+        {
+            "task": [meta["task"]] * n,
+            "variant": [meta["variant"]] * n,
+            "seed": np.full(n, meta["seed"], dtype=np.int64),
+            "run": [meta["run"]] * n,
+            "source": [meta["source"]] * n,
+            "algo": [meta["algo"]] * n,
+            "env_id": [meta["env_id"]] * n,
+            "timesteps": np.asarray(timesteps).astype(np.int64),
+            "eval_return_mean": mean,
+            "eval_return_std": std,
+            "eval_n_episodes": np.full(n, results.shape[1], dtype=np.int64),
+            "eval_ep_length_mean": len_mean,
+            "eval_returns": list(results),
+        }
+    )
+
+
+def _check_evals(evals: pd.DataFrame, meta: dict[str, Any], inventory: Inventory, path: Path) -> Optional[pd.DataFrame]:
+    rid = meta["run"]
+    ts = evals["timesteps"].to_numpy()
+    if np.any(np.diff(ts) < 0):
+        inventory.add(rid, path, "warning", "evaluation timesteps not increasing: sorted")
+        evals = evals.sort_values("timesteps", kind="stable").reset_index(drop=True)
+    if evals["timesteps"].duplicated().any():
+        n_dup = int(evals["timesteps"].duplicated().sum())
+        inventory.add(rid, path, "warning", f"{n_dup} duplicated evaluation timesteps: kept the last of each")
+        evals = evals.drop_duplicates("timesteps", keep="last").reset_index(drop=True)
+    finite = np.isfinite(evals["eval_return_mean"].to_numpy(float))
+    if not finite.all():
+        reason = f"non-finite evaluation return at {int((~finite).sum())} of {len(finite)} evaluations"
+        meta.update(included=False, reason=reason)
+        inventory.add(rid, path, "excluded", reason)
+        return None
+    meta["n_evals"] = len(evals)
+    meta["last_timestep"] = int(evals["timesteps"].iloc[-1])
+    return evals
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Runner folders
+# --------------------------------------------------------------------------------------------------------------
+def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
+    rid = str(run_dir)
+    meta = _base_meta(rid, run_dir, "runner")
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            raise ValueError(f"top level is {type(info).__name__}, not an object")
+    except (OSError, ValueError) as exc:
+        reason = f"unreadable run.json: {exc}"
+        meta.update(included=False, reason=reason, status="unknown")
+        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        _fill_from_path(meta, run_dir)
+        return _Run(meta)
+    _fill_from_path(meta, run_dir)
+    for key in ("task", "variant", "factor", "algo", "status", "wall_time_s", "env_steps_per_s", "n_timesteps"):
+        if info.get(key) is not None:
+            meta[key] = info[key]
+    if info.get("seed") is not None:
+        meta["seed"] = int(info["seed"])
+    meta["versions"] = info.get("versions") or {}
+    meta["suite"] = info.get("suite")
+    meta["git_commit"] = info.get("git_commit")
+    status = str(meta.get("status") or "unknown")
+    meta["status"] = status
+
+    zoo_dirs = sorted({p.parent for p in (run_dir / "logs").rglob("evaluations.npz")}) if (run_dir / "logs").is_dir() else []
+    if not zoo_dirs and (run_dir / "logs").is_dir():
+        zoo_dirs = sorted({p.parent for p in (run_dir / "logs").rglob("*monitor.csv")})
+    if not zoo_dirs:
+        tail = str(info.get("error_tail") or "").strip().splitlines()
+        why = f"run status {status!r}, no zoo log folder under logs/"
+        if tail:
+            why += f"; error tail: {tail[-1][:200]}"
+        meta.update(included=False, reason=why)
+        inventory.add(rid, run_dir, "excluded", why)
+        return _Run(meta)
+    if len(zoo_dirs) > 1:
+        inventory.add(rid, run_dir, "warning", f"{len(zoo_dirs)} zoo log folders under logs/: used {zoo_dirs[-1].name}")
+    evals, episodes, zmeta = load_zoo_run(
+        zoo_dirs[-1],
+        task=meta.get("task"),
+        variant=meta.get("variant"),
+        seed=meta.get("seed"),
+        run_id=rid,
+        inventory=inventory,
+    )
+    for key in ("env_id", "n_evals", "last_timestep", "n_episodes", "config"):
+        meta[key] = zmeta.get(key)
+    if meta.get("algo") is None:
+        meta["algo"] = zmeta.get("algo")
+    if meta.get("n_timesteps") is None:
+        meta["n_timesteps"] = zmeta.get("n_timesteps")
+    hp = run_dir / "hyperparams.yml"
+    if not meta["config"] and hp.exists():
+        try:
+            doc = load_yaml(hp)
+            meta["config"] = doc if isinstance(doc, dict) else {}
+        except ValueError as exc:
+            inventory.add(rid, hp, "warning", str(exc))
+    if not zmeta["included"]:
+        meta.update(included=False, reason=zmeta["reason"])
+    elif status in ("failed", "running", "unknown") or status not in ("done", "diverged"):
+        reason = f"run status {status!r}" + (": incomplete" if status == "running" else "")
+        meta.update(included=False, reason=reason)
+        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        evals = None
+    elif status == "diverged":
+        reason = "diverged (losses/Q-values became NaN/inf): stopped early, excluded from metrics, counted in n_diverged"
+        meta.update(included=False, reason=reason)
+        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        evals = None
+    if evals is not None:
+        evals = evals.assign(source="runner")
+    if len(episodes):
+        episodes = episodes.assign(task=meta["task"], variant=meta["variant"], seed=meta["seed"])
+    return _Run(meta, evals, episodes)
+
+
+def _fill_from_path(meta: dict[str, Any], run_dir: Path) -> None:
+    """Default task / variant / seed from ``<task>/<variant>/seed_<s>``."""
+    m = re.match(r"^seed_(-?\d+)$", run_dir.name)
+    if m:
+        meta["seed"] = int(m.group(1))
+        meta["variant"] = run_dir.parent.name
+        meta["task"] = run_dir.parent.parent.name
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Per-seed curve arrays
+# --------------------------------------------------------------------------------------------------------------
+def _read_curve_file(path: Path, step: int, start: int) -> tuple[np.ndarray, np.ndarray]:
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"unreadable curve array ({type(exc).__name__}: {exc})") from exc
+    else:
+        try:
+            df = pd.read_csv(path, header=None)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"unreadable curve csv ({type(exc).__name__}: {exc})") from exc
+        if len(df) and not _is_number(df.iloc[0, 0]):
+            df = df.iloc[1:]  # header row
+        arr = df.apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"curve array is not numeric (dtype {arr.dtype})")
+    arr = arr.astype(float)
+    if arr.ndim == 1:
+        values = arr
+        steps = start + step * np.arange(len(arr), dtype=np.int64)
+    elif arr.ndim == 2 and arr.shape[1] == 2:
+        steps, values = arr[:, 0].astype(np.int64), arr[:, 1]
+    else:
+        raise ValueError(f"curve array must be 1-D (returns) or (n, 2) (timesteps, return); got shape {arr.shape}")
+    if len(values) == 0:
+        raise ValueError("empty curve")
+    return steps, values
+
+
+def _is_number(x: Any) -> bool:
+    try:
+        float(x)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def load_curve_arrays(
+    root: PathLike,
+    step: int = 5000,
+    start: int = 0,
+    variant: Optional[str] = None,
+    inventory: Optional[Inventory] = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load per-seed curve files ``[<algo>_]<task>_<seed>.npy|.csv`` found (recursively) under ``root``.
+
+    :param root: a folder (searched recursively) or one file.
+    :param step: number of environment steps between two points of a 1-D curve.
+    :param start: step of the first point of a 1-D curve.
+    :param variant: variant name (default: the ``<algo>`` prefix of the file name, else ``"curves"``).
+    :param inventory: where problems are recorded (a new one if None).
+    :return: ``(evals, runs)`` tables (``eval_returns`` holds the single value of each point, the per-episode
+        returns being unknown; ``eval_n_episodes`` is 0 for "unknown").
+    """
+    if step <= 0:
+        raise ValueError(f"load_curve_arrays: step must be > 0, got {step}")
+    root = Path(root)
+    inventory = inventory if inventory is not None else Inventory()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in (".npy", ".csv"))
+    frames, metas = [], []
+    for path in files:
+        run = _load_curve_file(path, step, start, variant, inventory)
+        if run is None:
+            continue
+        metas.append(run.meta)
+        if run.evals is not None:
+            frames.append(run.evals)
+    evals = pd.concat(frames, ignore_index=True) if frames else _empty_evals()
+    runs = pd.DataFrame(metas, columns=RUN_COLUMNS)
+    return evals, runs
+
+
+def _load_curve_file(path: Path, step: int, start: int, variant: Optional[str], inventory: Inventory) -> Optional[_Run]:
+    if path.name.endswith("monitor.csv"):
+        return None
+    m = _CURVE_RE.match(path.stem)
+    if m is None:
+        if path.suffix == ".npy":
+            inventory.add(str(path), path, "excluded", "curve file name is not [<algo>_]<task>_<seed>.npy: ignored")
+        return None  # other csv files (summaries, progress logs) are not curves
+    rid = str(path)
+    meta = _base_meta(rid, path, "curves")
+    meta.update(task=m.group("task"), variant=variant or m.group("algo") or "curves", seed=int(m.group("seed")))
+    meta.update(algo=m.group("algo") or "unknown", env_id=m.group("task"))
+    try:
+        steps, values = _read_curve_file(path, step, start)
+    except ValueError as exc:
+        meta.update(included=False, reason=str(exc))
+        inventory.add(rid, path, "excluded", str(exc))
+        return _Run(meta)
+    evals = _evals_frame(steps, values[:, None], np.full((len(values), 1), np.nan), meta)
+    evals["eval_n_episodes"] = 0
+    evals["eval_return_std"] = np.nan
+    return _Run(meta, _check_evals(evals, meta, inventory, path))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------------------------------
+def _is_zoo_dir(dirpath: Path, dirnames: list[str], filenames: list[str]) -> bool:
+    if "evaluations.npz" in filenames or any(f.endswith("monitor.csv") for f in filenames):
+        return True
+    if _ZOO_DIR_RE.match(dirpath.name):
+        return any((dirpath / d / "config.yml").exists() or (dirpath / d / "args.yml").exists() for d in dirnames)
+    return False
+
+
+def load_runs(
+    paths: Union[PathLike, list[PathLike]],
+    curve_step: int = 5000,
+    curve_start: int = 0,
+) -> LoadResult:
+    """Find and load every run under ``paths`` (zoo log folders, runner run folders, curve arrays).
+
+    :param paths: one or several folders (searched recursively) or files.
+    :param curve_step: step spacing of 1-D curve arrays (see :func:`load_curve_arrays`).
+    :param curve_start: step of the first point of 1-D curve arrays.
+    :return: a :class:`LoadResult`; runs that cannot be used are in ``runs`` with ``included=False`` and in the
+        inventory with the reason.
+    :raises ValueError: if a path does not exist.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    inventory = Inventory()
+    loaded: list[_Run] = []
+    for p in paths:
+        root = Path(p)
+        if not root.exists():
+            raise ValueError(f"load_runs: path does not exist: {root}")
+        if root.is_file():
+            run = _load_curve_file(root, curve_step, curve_start, None, inventory)
+            if run is not None:
+                loaded.append(run)
+            continue
+        for dirpath_s, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            dirpath = Path(dirpath_s)
+            if "run.json" in filenames:
+                loaded.append(_load_runner_run(dirpath, inventory))
+                dirnames[:] = []
+            elif _is_zoo_dir(dirpath, dirnames, filenames):
+                evals, episodes, meta = load_zoo_run(dirpath, inventory=inventory)
+                loaded.append(_Run(meta, evals, episodes))
+                dirnames[:] = []
+            else:
+                for fn in sorted(filenames):
+                    if fn.endswith((".npy", ".csv")):
+                        run = _load_curve_file(dirpath / fn, curve_step, curve_start, None, inventory)
+                        if run is not None:
+                            loaded.append(run)
+    if not loaded:
+        inventory.add("-", ", ".join(str(p) for p in paths), "info", "no run found")
+    eval_frames = [r.evals for r in loaded if r.evals is not None and r.meta["included"]]
+    ep_frames = [r.episodes for r in loaded if r.episodes is not None and len(r.episodes)]
+    evals = pd.concat(eval_frames, ignore_index=True) if eval_frames else _empty_evals()
+    episodes = pd.concat(ep_frames, ignore_index=True) if ep_frames else _empty_episodes()
+    runs = pd.DataFrame([r.meta for r in loaded], columns=RUN_COLUMNS)
+    _check_duplicate_runs(runs, inventory)
+    return LoadResult(evals=evals, episodes=episodes, runs=runs, inventory=inventory)
+
+
+def _check_duplicate_runs(runs: pd.DataFrame, inventory: Inventory) -> None:
+    inc = runs[runs["included"].astype(bool)]
+    dup = inc.duplicated(["task", "variant", "seed"], keep=False)
+    for (task, variant, seed), grp in inc[dup].groupby(["task", "variant", "seed"]):
+        inventory.add(
+            ", ".join(grp["run"]),
+            "",
+            "warning",
+            f"{len(grp)} runs share task={task} variant={variant} seed={seed}: all kept as separate runs",
+        )

@@ -1,0 +1,339 @@
+"""Metrics as small pure numpy functions, and a vectorised stratified bootstrap.
+
+Conventions (as in rliable, Agarwal et al. 2021, https://arxiv.org/abs/2108.13264, re-implemented here):
+
+* a *curve matrix* has shape ``(n_runs, n_steps)``: one row per run (seed), one column per evaluation step;
+* a *score matrix* has shape ``(n_runs, n_tasks)``: one (normalised) score per run and task. Tasks may have
+  different numbers of runs: missing entries are NaN and every estimator ignores them;
+* leading *batch* axes are allowed everywhere: ``(*batch, n_runs, n_tasks)`` is reduced to ``(*batch,)``. The
+  bootstrap uses this to evaluate a statistic on many resamples (or at many steps) at once.
+
+Aggregate estimators pool all (run, task) scores, like rliable: mean, median, interquartile mean (IQM, the
+25 %-trimmed mean: ``int(0.25 n)`` values cut at each end, as ``scipy.stats.trim_mean``) and optimality gap
+(``gamma - mean(min(score, gamma))``). The probability of improvement is the Mann-Whitney statistic
+``P(X > Y) + 0.5 P(X = Y)`` per task, averaged over tasks. Performance profiles are run-score distributions:
+the fraction of runs scoring above ``tau``, averaged over tasks.
+
+Confidence intervals are stratified-bootstrap percentile intervals: each replicate resamples, with
+replacement, the runs of every task separately (keeping each task's number of runs).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+Statistic = Callable[..., np.ndarray]
+SeedLike = Union[int, np.random.Generator, None]
+
+# Upper bound on the number of float elements a bootstrap chunk materialises (memory / cache friendliness).
+_CHUNK_ELEMENTS = 4_000_000
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Per-run metrics on curve matrices (n_runs, n_steps)
+# ----------------------------------------------------------------------------------------------------------
+def final_return(curves: np.ndarray, k: int = 1) -> np.ndarray:
+    """Final return of each run: the mean of its last ``k`` evaluations.
+
+    :param curves: ``(..., n_steps)`` returns.
+    :param k: number of final evaluations averaged (``1 <= k <= n_steps``).
+    :return: ``(...,)``.
+    """
+    curves = np.asarray(curves, dtype=float)
+    if not 1 <= k <= curves.shape[-1]:
+        raise ValueError(f"final_return: k must be in [1, {curves.shape[-1]}] (n_steps), got {k}")
+    return curves[..., -k:].mean(axis=-1)
+
+
+def max_of_mean(curves: np.ndarray) -> np.ndarray:
+    """Maximum over steps of the seed-mean curve: the TD3 paper's Table 1 metric ("max average return").
+
+    :param curves: ``(..., n_runs, n_steps)``.
+    :return: ``(...,)``.
+    """
+    curves = np.asarray(curves, dtype=float)
+    return curves.mean(axis=-2).max(axis=-1)
+
+
+def area_under_curve(curves: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Normalised area under each learning curve: trapezoidal integral divided by the step span, i.e. the
+    average return over training (same unit as the return, comparable across budgets).
+
+    :param curves: ``(..., n_steps)``.
+    :param steps: ``(n_steps,)`` increasing.
+    :return: ``(...,)`` (the single value when ``n_steps == 1``).
+    """
+    curves = np.asarray(curves, dtype=float)
+    steps = np.asarray(steps, dtype=float)
+    if steps.ndim != 1 or steps.shape[0] != curves.shape[-1]:
+        raise ValueError(f"area_under_curve: steps shape {steps.shape} does not match curves {curves.shape}")
+    if steps.shape[0] == 1:
+        return curves[..., 0]
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError("area_under_curve: steps must be strictly increasing")
+    width = np.diff(steps)
+    area = ((curves[..., 1:] + curves[..., :-1]) * 0.5 * width).sum(axis=-1)
+    return area / (steps[-1] - steps[0])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Order statistics with NaN = missing
+# ----------------------------------------------------------------------------------------------------------
+def _sorted_valid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort along the last axis (NaN last) and count the non-NaN values."""
+    s = np.sort(x, axis=-1)
+    n = np.count_nonzero(~np.isnan(x), axis=-1)
+    return s, n
+
+
+def _trimmed_mean_sorted(s: np.ndarray, n: np.ndarray, proportion: float) -> np.ndarray:
+    lo = np.floor(proportion * n).astype(np.int64)
+    hi = n - lo
+    cs = np.concatenate([np.zeros((*s.shape[:-1], 1)), np.cumsum(np.nan_to_num(s, nan=0.0), axis=-1)], axis=-1)
+    top = np.take_along_axis(cs, hi[..., None], axis=-1)[..., 0]
+    bottom = np.take_along_axis(cs, lo[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(hi > lo, (top - bottom) / np.maximum(hi - lo, 1), np.nan)
+
+
+def _median_sorted(s: np.ndarray, n: np.ndarray) -> np.ndarray:
+    lo = np.maximum((n - 1) // 2, 0)
+    hi = np.maximum(n // 2, 0)
+    a = np.take_along_axis(s, lo[..., None], axis=-1)[..., 0]
+    b = np.take_along_axis(s, hi[..., None], axis=-1)[..., 0]
+    return np.where(n > 0, 0.5 * (a + b), np.nan)
+
+
+def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean along ``axis`` (25 % trimmed mean, NaN ignored).
+
+    :param x: array.
+    :param axis: reduced axis.
+    :return: ``x`` without ``axis``.
+    """
+    s, n = _sorted_valid(np.moveaxis(np.asarray(x, dtype=float), axis, -1))
+    return _trimmed_mean_sorted(s, n, 0.25)
+
+
+def _flat(scores: np.ndarray) -> np.ndarray:
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim < 2:
+        raise ValueError(f"expected a score matrix (..., n_runs, n_tasks), got shape {scores.shape}")
+    return scores.reshape(*scores.shape[:-2], -1)
+
+
+def aggregate_mean(scores: np.ndarray) -> np.ndarray:
+    """Mean of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
+    flat = _flat(scores)
+    with np.errstate(invalid="ignore"):
+        return np.nansum(flat, axis=-1) / np.count_nonzero(~np.isnan(flat), axis=-1)
+
+
+def aggregate_median(scores: np.ndarray) -> np.ndarray:
+    """Median of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
+    return _median_sorted(*_sorted_valid(_flat(scores)))
+
+
+def aggregate_iqm(scores: np.ndarray) -> np.ndarray:
+    """Interquartile mean of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
+    return _trimmed_mean_sorted(*_sorted_valid(_flat(scores)), 0.25)
+
+
+def aggregate_optimality_gap(scores: np.ndarray, gamma: float = 1.0) -> np.ndarray:
+    """Optimality gap: how far scores fall short of ``gamma`` on average, ``gamma - mean(min(score, gamma))``.
+
+    :param scores: ``(..., n_runs, n_tasks)`` normalised scores.
+    :param gamma: threshold (1 = reference score).
+    :return: ``(...)``.
+    """
+    flat = _flat(scores)
+    return gamma - aggregate_mean(np.minimum(flat, gamma)[..., None])
+
+
+AGGREGATES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "Median": aggregate_median,
+    "IQM": aggregate_iqm,
+    "Mean": aggregate_mean,
+    "Optimality gap": aggregate_optimality_gap,
+}
+
+
+def all_aggregates(scores: np.ndarray) -> np.ndarray:
+    """The four aggregates of :data:`AGGREGATES` at once (one sort): ``(..., n_runs, n_tasks) -> (..., 4)``."""
+    flat = _flat(scores)
+    s, n = _sorted_valid(flat)
+    mean = aggregate_mean(flat[..., None])
+    og = 1.0 - aggregate_mean(np.minimum(flat, 1.0)[..., None])
+    return np.stack([_median_sorted(s, n), _trimmed_mean_sorted(s, n, 0.25), mean, og], axis=-1)
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Probability that a run of X beats a run of Y on a random task: per task the Mann-Whitney statistic
+    ``P(X > Y) + 0.5 P(X = Y)`` over all (x-run, y-run) pairs, averaged over tasks.
+
+    :param x: ``(..., n_x, n_tasks)`` scores of algorithm X (NaN = missing run).
+    :param y: ``(..., n_y, n_tasks)`` scores of algorithm Y on the same tasks.
+    :return: ``(...)``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(f"probability_of_improvement: x has {x.shape[-1]} tasks, y has {y.shape[-1]}")
+    xe = x[..., :, None, :]
+    ye = y[..., None, :, :]
+    wins = np.count_nonzero(xe > ye, axis=(-3, -2)) + 0.5 * np.count_nonzero(xe == ye, axis=(-3, -2))
+    pairs = np.count_nonzero(~np.isnan(x), axis=-2) * np.count_nonzero(~np.isnan(y), axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_task = np.where(pairs > 0, wins / np.maximum(pairs, 1), np.nan)
+        return np.nanmean(per_task, axis=-1)
+
+
+def run_score_distribution(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Performance profile: for each threshold ``tau``, the fraction of runs with score ``> tau``, computed per
+    task and averaged over tasks.
+
+    :param scores: ``(..., n_runs, n_tasks)``.
+    :param taus: ``(n_taus,)`` thresholds.
+    :return: ``(..., n_taus)``.
+    """
+    scores = np.asarray(scores, dtype=float)
+    taus = np.asarray(taus, dtype=float)
+    above = np.count_nonzero(scores[..., None] > taus, axis=-3)  # (..., n_tasks, n_taus)
+    n = np.count_nonzero(~np.isnan(scores), axis=-2)[..., None]  # (..., n_tasks, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(n > 0, above / np.maximum(n, 1), np.nan)
+        return np.nanmean(frac, axis=-2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Stratified bootstrap
+# ----------------------------------------------------------------------------------------------------------
+def make_rng(seed: SeedLike) -> np.random.Generator:
+    """``numpy.random.Generator`` from a seed (or pass a Generator through)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def _valid_slots(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per task, the indices of runs present (not NaN at every batch position), packed first.
+
+    :return: ``(table (n_runs, n_tasks) of run indices, padded with n_runs; counts (n_tasks,))``.
+    """
+    n_runs, n_tasks = scores.shape[-2:]
+    present = ~np.isnan(scores).reshape(-1, n_runs, n_tasks).all(axis=0)
+    counts = present.sum(axis=0)
+    table = np.full((n_runs, n_tasks), n_runs, dtype=np.int64)
+    for t in range(n_tasks):
+        idx = np.flatnonzero(present[:, t])
+        table[: len(idx), t] = idx
+    return table, counts
+
+
+def stratified_indices(counts: np.ndarray, n_slots: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``size`` stratified resamples: for task ``t``, ``counts[t]`` positions drawn uniformly with
+    replacement from ``range(counts[t])``; positions ``>= counts[t]`` are set to ``-1`` (missing).
+
+    The draws are ``rng.random((size, n_slots, n_tasks))``, so drawing in chunks gives the same numbers as
+    drawing at once.
+
+    :return: ``(size, n_slots, n_tasks)`` int64.
+    """
+    u = rng.random((size, n_slots, len(counts)))
+    idx = np.floor(u * counts).astype(np.int64)
+    idx[:, np.arange(n_slots)[:, None] >= counts[None, :]] = -1
+    return idx
+
+
+def _gather(scores: np.ndarray, table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Resampled scores ``(size, *batch, n_slots, n_tasks)`` for position indices ``idx`` (-1 = missing)."""
+    n_runs, n_tasks = scores.shape[-2:]
+    batch = scores.shape[:-2]
+    padded = np.concatenate([scores, np.full((*batch, 1, n_tasks), np.nan)], axis=-2).reshape(-1, n_runs + 1, n_tasks)
+    run_idx = np.where(idx >= 0, np.take_along_axis(table[None], np.maximum(idx, 0), axis=1), n_runs)
+    out = padded[:, run_idx, np.arange(n_tasks)]  # (B, size, n_slots, n_tasks)
+    out = np.moveaxis(out, 0, 1)
+    return out.reshape(idx.shape[0], *batch, idx.shape[1], n_tasks)
+
+
+def stratified_bootstrap_ci(
+    scores: Union[np.ndarray, Sequence[np.ndarray]],
+    statistic: Statistic,
+    reps: int = 2000,
+    confidence: float = 0.95,
+    seed: SeedLike = None,
+    chunk_size: Optional[int] = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimate and stratified-bootstrap percentile interval of ``statistic``.
+
+    :param scores: one array ``(*batch, n_runs, n_tasks)`` or a sequence of them (e.g. ``(x, y)`` for the
+        probability of improvement), each resampled independently, runs within each task. NaN entries are
+        missing runs (tasks may have different numbers of runs).
+    :param statistic: function of the array(s) with the same leading axes, reducing the last two:
+        ``(*lead, n_runs, n_tasks) -> (*lead[, k])``.
+    :param reps: number of bootstrap replicates.
+    :param confidence: coverage of the interval (percentile method).
+    :param seed: seed or ``numpy.random.Generator``: same seed, same interval.
+    :param chunk_size: replicates evaluated per vectorised chunk (default: bounded memory); the result does
+        not depend on it.
+    :return: ``(point, low, high)`` each of the statistic's output shape.
+    """
+    arrays = [np.asarray(scores, dtype=float)] if isinstance(scores, np.ndarray) else [np.asarray(s, float) for s in scores]
+    if reps < 1:
+        raise ValueError(f"stratified_bootstrap_ci: reps must be >= 1, got {reps}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"stratified_bootstrap_ci: confidence must be in (0, 1), got {confidence}")
+    for a in arrays:
+        if a.ndim < 2:
+            raise ValueError(f"stratified_bootstrap_ci: scores must be (*batch, n_runs, n_tasks), got shape {a.shape}")
+    rng = make_rng(seed)
+    # Each resampled array gets its own stream so the replicates do not depend on chunk_size.
+    rngs = [rng] if len(arrays) == 1 else list(rng.spawn(len(arrays)))
+    point = np.asarray(statistic(*arrays))
+    tables = [_valid_slots(a) for a in arrays]
+    if chunk_size is None:
+        per_rep = max(sum(a.size for a in arrays), 1)
+        chunk_size = int(max(1, min(reps, _CHUNK_ELEMENTS // per_rep)))
+    values = []
+    for start in range(0, reps, chunk_size):
+        size = min(chunk_size, reps - start)
+        resampled = []
+        for a, (table, counts), r in zip(arrays, tables, rngs):
+            idx = stratified_indices(counts, a.shape[-2], size, r)
+            resampled.append(_gather(a, table, idx))
+        values.append(np.asarray(statistic(*resampled)))
+    reps_values = np.concatenate(values, axis=0)
+    alpha = 100 * (1 - confidence) / 2
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanpercentile(reps_values, [alpha, 100 - alpha], axis=0)
+    return point, low, high
+
+
+def bootstrap_mean_curve_ci(
+    curves: np.ndarray,
+    reps: int = 2000,
+    confidence: float = 0.95,
+    seed: SeedLike = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bootstrap percentile band of the seed-mean curve (runs resampled with replacement).
+
+    Same draws and result as ``stratified_bootstrap_ci(curves.T[..., None], aggregate_mean, ...)`` but computed
+    as a matrix product of resampling counts with the curves (fast for long curves).
+
+    :param curves: ``(n_runs, n_steps)`` without NaN.
+    :return: ``(mean, low, high)`` each ``(n_steps,)``.
+    """
+    curves = np.asarray(curves, dtype=float)
+    if curves.ndim != 2:
+        raise ValueError(f"bootstrap_mean_curve_ci: curves must be (n_runs, n_steps), got {curves.shape}")
+    n_runs = curves.shape[0]
+    rng = make_rng(seed)
+    idx = stratified_indices(np.array([n_runs]), n_runs, reps, rng)[..., 0]  # (reps, n_runs)
+    weights = np.zeros((reps, n_runs))
+    np.add.at(weights, (np.repeat(np.arange(reps), n_runs), idx.ravel()), 1.0 / n_runs)
+    reps_values = weights @ curves
+    alpha = 100 * (1 - confidence) / 2
+    low, high = np.percentile(reps_values, [alpha, 100 - alpha], axis=0)
+    return curves.mean(axis=0), low, high
