@@ -38,7 +38,7 @@ class _Corrupt(BaseCallback):
 
     def _on_step(self) -> bool:
         if not self.done and self.num_timesteps >= self.at_step:
-            module = self.model.actor if self.which == "actor" else self.model.critic
+            module = getattr(self.model, self.which)
             with th.no_grad():
                 for p in module.parameters():
                     p.fill_(float("nan"))

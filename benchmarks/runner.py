@@ -1,0 +1,435 @@
+"""Execute benchmark runs: one zoo subprocess per run, in its own folder, with an atomically written ``run.json``.
+
+Run folder ``<out>/<suite>/<task>/<variant>/seed_<s>/``:
+
+- ``hyperparams.yml``: the merged zoo YAML ``{task: hyperparams}`` (divergence guard appended to ``callback``);
+- ``command.txt``: the exact command, copy-paste reproducible from the repository root;
+- ``run.json``: suite, task, variant, factor, seed, algo, status (``running`` / ``done`` / ``failed`` /
+  ``diverged``), started, finished, wall_time_s, env_steps_per_s, n_timesteps, versions, git_commit, host,
+  error_tail, ...;
+- ``stdout.txt``, ``stderr.txt``: the subprocess' output;
+- ``logs/``: the zoo log folder (``logs/<algo>/<task>_1/evaluations.npz`` ...);
+- ``diverged.json``: written by the divergence guard when the run diverged.
+
+A run is ``done`` only if the subprocess exited with status 0 and ``evaluations.npz`` exists; ``diverged`` if the
+divergence guard wrote its marker; ``failed`` otherwise. Resuming skips ``done`` (and ``diverged``) runs and redoes
+everything else from scratch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from benchmarks.suite import DIVERGENCE_CALLBACK, REPO_ROOT, RunSpec
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "STATUSES",
+    "build_command",
+    "execute_run",
+    "is_finished",
+    "read_run_json",
+    "run_status",
+    "write_json_atomic",
+]
+
+#: Every status a run can have (``pending``: no run.json yet, ``stale``: ``running`` but its process is gone).
+STATUSES = ("pending", "running", "stale", "done", "diverged", "failed")
+#: Statuses that a resumed grid does not redo.
+FINISHED_STATUSES = ("done", "diverged")
+#: Number of stderr lines kept in ``run.json`` for a failed run.
+ERROR_TAIL_LINES = 30
+#: Packages whose versions are recorded in ``run.json``.
+VERSION_PACKAGES = (
+    "sb3_ddpg_ext",
+    "stable_baselines3",
+    "sb3_contrib",
+    "rl_zoo3",
+    "torch",
+    "gymnasium",
+    "numpy",
+    "mujoco",
+    "pybullet",
+    "pybullet_envs_gymnasium",
+)
+
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+# Live child processes of this process (so an interrupted runner can kill them).
+_LIVE_CHILDREN: dict[int, subprocess.Popen] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+# ------------------------------------------------------------------------------------------------ files
+def write_json_atomic(path: Union[str, os.PathLike], payload: dict[str, Any]) -> None:
+    """Write JSON to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_run_json(run_dir: Union[str, os.PathLike]) -> Optional[dict[str, Any]]:
+    """``run.json`` of a run folder, or ``None`` if missing or unreadable (a torn write cannot happen: atomic)."""
+    path = Path(run_dir) / "run.json"
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _pid_alive(pid: Optional[int]) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive.
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
+        if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _pid_runs_in(pid: int, run_dir: Path) -> bool:
+    """Whether process ``pid`` is our train subprocess of ``run_dir`` (guards against pid reuse)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return str(run_dir) in cmdline
+
+
+def run_status(run_dir: Union[str, os.PathLike]) -> str:
+    """
+    Status of a run folder: one of :data:`STATUSES`.
+
+    ``running`` becomes ``stale`` when the run was started on this host and neither its runner worker nor its
+    train subprocess is alive any more (e.g. the runner was killed with ``kill -9``).
+    """
+    info = read_run_json(run_dir)
+    if info is None:
+        return "pending"
+    status = str(info.get("status", "pending"))
+    same_host = info.get("host") == socket.gethostname()
+    if status == "running" and same_host and not (_pid_alive(info.get("worker_pid")) or _pid_alive(info.get("child_pid"))):
+        return "stale"
+    return status if status in STATUSES else "failed"
+
+
+def is_finished(run_dir: Union[str, os.PathLike], redo_diverged: bool = False) -> bool:
+    """Whether a resumed grid skips this run (``done``, or ``diverged`` unless ``redo_diverged``)."""
+    status = run_status(run_dir)
+    return status == "done" or (status == "diverged" and not redo_diverged)
+
+
+# ------------------------------------------------------------------------------------------- provenance
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, Optional[str]]:
+    """Versions of python and of :data:`VERSION_PACKAGES` (``None`` when not installed)."""
+    from importlib import metadata
+
+    versions: dict[str, Optional[str]] = {"python": sys.version.split()[0]}
+    for name in VERSION_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def git_info() -> dict[str, Any]:
+    """``{"git_commit": sha or None, "git_dirty": bool or None}`` of the repository holding this package."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": sha or None, "git_dirty": bool(dirty)}
+
+
+# ---------------------------------------------------------------------------------------------- command
+def _python_executable() -> str:
+    """``python`` if that is the running interpreter (portable command.txt), else the interpreter's path."""
+    which = shutil.which("python")
+    if which and os.path.realpath(which) == os.path.realpath(sys.executable):
+        return "python"
+    return sys.executable
+
+
+def run_hyperparams(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """The run's zoo hyperparameters with the divergence guard appended to ``callback``."""
+    hyperparams = json.loads(json.dumps(spec.hyperparams))  # deep copy, plain types only
+    callbacks = hyperparams.get("callback")
+    callbacks = [] if callbacks is None else list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+    callbacks.append(
+        {DIVERGENCE_CALLBACK: {"check_freq": spec.divergence_check_freq, "marker_path": str(run_dir / "diverged.json")}}
+    )
+    hyperparams["callback"] = callbacks
+    return hyperparams
+
+
+def build_command(spec: RunSpec, run_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """
+    The train command of a run and the environment variables it sets.
+
+    :param spec: the run
+    :param run_dir: its (absolute) folder
+    :return: ``(argv, env_vars)``
+    """
+    argv = [
+        _python_executable(),
+        "-m",
+        spec.train_module,
+        "--algo",
+        spec.algo,
+        "--env",
+        spec.task,
+        "-conf",
+        str(run_dir / "hyperparams.yml"),
+        "-n",
+        str(spec.n_timesteps),
+        "--seed",
+        str(spec.seed),
+        "-f",
+        str(run_dir / "logs"),
+        "--eval-freq",
+        str(spec.eval_freq),
+        "--eval-episodes",
+        str(spec.eval_episodes),
+        "--n-eval-envs",
+        "1",
+        "--vec-env",
+        "dummy",
+        "--num-threads",
+        str(spec.threads),
+    ]
+    if spec.gym_packages:
+        argv += ["--gym-packages", *spec.gym_packages]
+    argv += list(spec.extra_args)
+    env_vars = dict.fromkeys(THREAD_ENV_VARS, str(spec.threads))
+    return argv, env_vars
+
+
+def command_line(argv: list[str], env_vars: dict[str, str]) -> str:
+    """Shell command line: ``VAR=value ... argv`` (quoted)."""
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env_vars.items())
+    return f"{prefix} {shlex.join(argv)}".strip()
+
+
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the forked child
+    """In the child: get SIGKILL when the parent (thread) dies (Linux), so ``kill -9`` of the runner kills runs."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent already died between fork and prctl
+        os._exit(1)
+
+
+def kill_live_children() -> None:
+    """Kill the process groups of all train subprocesses started by this process."""
+    with _LIVE_LOCK:
+        children = list(_LIVE_CHILDREN.values())
+    for proc in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _kill_orphan(info: dict[str, Any], run_dir: Path) -> None:
+    """Kill a train subprocess of a previous runner still working in ``run_dir`` (same host, pid matches)."""
+    pid = info.get("child_pid")
+    if info.get("host") != socket.gethostname() or not isinstance(pid, int) or not _pid_alive(pid):
+        return
+    if _pid_runs_in(pid, run_dir):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        for _ in range(50):
+            if not _pid_alive(pid):
+                break
+            time.sleep(0.1)
+
+
+def _tail(path: Path, n_lines: int = ERROR_TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64_000))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-n_lines:])
+
+
+def find_evaluations(run_dir: Path, spec: RunSpec) -> Optional[Path]:
+    """``logs/<algo>/<task>_<id>/evaluations.npz`` of the run (the latest id if several), or ``None``."""
+    candidates = sorted(
+        (run_dir / "logs" / spec.algo).glob(f"{spec.task}_*/evaluations.npz"),
+        key=lambda p: int(p.parent.name.rsplit("_", 1)[1]) if p.parent.name.rsplit("_", 1)[1].isdigit() else -1,
+    )
+    return candidates[-1] if candidates else None
+
+
+# ------------------------------------------------------------------------------------------------ execute
+def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool = False) -> dict[str, Any]:
+    """
+    Execute one run (blocking) unless it is already finished; return its final ``run.json`` content.
+
+    Safe to call from a thread, a Ray task or a submitit job. A previous unfinished attempt in the same folder is
+    removed first (its zoo logs, marker and output files), so the zoo log folder is always ``<task>_1``.
+
+    :param spec: the run
+    :param out: output root folder
+    :param redo_diverged: also redo a run whose status is ``diverged``
+    :return: the run's ``run.json`` content (``skipped: True`` added if it was already finished)
+    """
+    run_dir = spec.run_dir(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_run_json(run_dir)
+    if is_finished(run_dir, redo_diverged) and previous is not None:
+        return {**previous, "skipped": True}
+    if previous is not None:
+        _kill_orphan(previous, run_dir)
+    for stale in ("logs", "diverged.json", "stdout.txt", "stderr.txt"):
+        target = run_dir / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+    hyperparams = run_hyperparams(spec, run_dir)
+    with open(run_dir / "hyperparams.yml", "w") as f:
+        yaml.safe_dump({spec.task: hyperparams}, f, sort_keys=False, default_flow_style=None)
+    argv, env_vars = build_command(spec, run_dir)
+    _write_text_atomic(run_dir / "command.txt", command_line(argv, env_vars) + "\n")
+
+    info: dict[str, Any] = {
+        "suite": spec.suite,
+        "task": spec.task,
+        "variant": spec.variant,
+        "factor": spec.factor,
+        "seed": spec.seed,
+        "algo": spec.algo,
+        "n_timesteps": spec.n_timesteps,
+        "eval_freq": spec.eval_freq,
+        "eval_episodes": spec.eval_episodes,
+        "threads": spec.threads,
+        "status": "running",
+        "started": time.time(),
+        "finished": None,
+        "wall_time_s": None,
+        "env_steps_per_s": None,
+        "returncode": None,
+        "error_tail": None,
+        "host": socket.gethostname(),
+        "worker_pid": os.getpid(),
+        "child_pid": None,
+        "attempt": int(previous.get("attempt", 0)) + 1 if previous else 1,
+        "versions": package_versions(),
+        "command": command_line(argv, env_vars),
+        **git_info(),
+    }
+    write_json_atomic(run_dir / "run.json", info)
+
+    env = {**os.environ, **env_vars}
+    # The train module must be importable from the repository root even without `pip install -e`.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    start = time.monotonic()
+    returncode: Optional[int] = None
+    error: Optional[str] = None
+    with open(run_dir / "stdout.txt", "wb") as out_f, open(run_dir / "stderr.txt", "wb") as err_f:
+        try:
+            proc = subprocess.Popen(
+                argv if argv[0] != "python" else [sys.executable, *argv[1:]],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=out_f,
+                stderr=err_f,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # own process group: killable as a whole
+                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+            )
+        except OSError as e:
+            error = f"could not start the train subprocess: {e}"
+        else:
+            with _LIVE_LOCK:
+                _LIVE_CHILDREN[proc.pid] = proc
+            info["child_pid"] = proc.pid
+            write_json_atomic(run_dir / "run.json", info)
+            try:
+                returncode = proc.wait()
+            finally:
+                with _LIVE_LOCK:
+                    _LIVE_CHILDREN.pop(proc.pid, None)
+    wall = time.monotonic() - start
+
+    from sb3_ddpg_ext.divergence import read_divergence_marker
+
+    marker = read_divergence_marker(run_dir / "diverged.json")
+    evaluations = find_evaluations(run_dir, spec)
+    if marker is not None:
+        status = "diverged"
+        error = f"diverged at step {marker.get('num_timesteps')}: {marker.get('reason')}"
+    elif returncode == 0 and evaluations is not None:
+        status = "done"
+    else:
+        status = "failed"
+        if error is None:
+            reason = f"exit status {returncode}" if returncode != 0 else "exit status 0 but no evaluations.npz"
+            error = f"{reason}\n{_tail(run_dir / 'stderr.txt')}"
+    steps = spec.n_timesteps if marker is None else int(marker.get("num_timesteps") or 0)
+    info.update(
+        status=status,
+        finished=time.time(),
+        wall_time_s=wall,
+        env_steps_per_s=steps / wall if wall > 0 else None,
+        returncode=returncode,
+        error_tail=error,
+        evaluations=str(evaluations.relative_to(run_dir)) if evaluations is not None else None,
+    )
+    write_json_atomic(run_dir / "run.json", info)
+    return info

@@ -1,0 +1,445 @@
+"""Benchmark suites: load and validate a suite YAML, expand it into a grid of runs.
+
+A suite file (``benchmarks/suites/<name>.yml``) looks like::
+
+    description: one line shown by `python -m benchmarks list`
+    hyperparams_file: hyperparams/ddpg.yml      # baseline, env-keyed zoo YAML (required)
+    variants_file: hyperparams/variants.yml     # named variants (default: this one)
+    tasks:                                      # list of env ids, or env id -> per-task settings
+      Pendulum-v1: {n_timesteps: 5000}
+      HalfCheetah-v5:                           # null: suite-level settings
+    variants: [baseline, noise_pink_0.3]        # "baseline" = the env's entry unchanged
+    seeds: 3                                    # an int n (seeds 0..n-1) or an explicit list
+    n_timesteps: 1000000                        # budget; default: the task's n_timesteps in hyperparams_file
+    eval_freq: 5000                             # evaluation every eval_freq env steps (zoo --eval-freq)
+    eval_episodes: 10                           # episodes per evaluation (zoo --eval-episodes)
+    threads: 1                                  # torch / OpenMP / MKL threads per run
+    overrides: {learning_starts: 1000}          # zoo keys applied to the baseline entry BEFORE the variant
+    divergence_check_freq: 1000                 # DivergenceGuardCallback check interval (env steps)
+
+Per-task settings may set ``n_timesteps``, ``eval_freq``, ``eval_episodes`` and ``overrides`` (merged after the
+suite's). Overrides follow :func:`sb3_ddpg_ext.zoo.merge_hyperparams` (null removes a key, ``policy_kwargs``
+mappings merge key by key, ``callback`` lists append) and are applied to the baseline entry before the variant's
+own overrides, so a variant that sets the same key (e.g. ``ls_0`` sets ``learning_starts``) keeps its value.
+
+Relative paths are resolved against the suite file's folder first, then the repository root.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+__all__ = [
+    "BULLET_PACKAGE",
+    "REPO_ROOT",
+    "SUITES_DIR",
+    "RunSpec",
+    "Suite",
+    "TaskSettings",
+    "describe_suite",
+    "expand_grid",
+    "list_suites",
+    "load_suite",
+    "resolve_suite_path",
+]
+
+#: Repository root (the folder holding ``benchmarks/`` and ``hyperparams/``).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Folder of the shipped suite files.
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+#: Gym package imported for PyBullet tasks (``--gym-packages``).
+BULLET_PACKAGE = "pybullet_envs_gymnasium"
+#: Divergence guard class path used in the zoo ``callback`` hyperparameter.
+DIVERGENCE_CALLBACK = "sb3_ddpg_ext.divergence.DivergenceGuardCallback"
+
+_SUITE_KEYS = {
+    "description": str,
+    "hyperparams_file": str,
+    "variants_file": str,
+    "tasks": (list, dict),
+    "variants": list,
+    "seeds": (int, list),
+    "n_timesteps": (int, float),
+    "eval_freq": int,
+    "eval_episodes": int,
+    "threads": int,
+    "overrides": dict,
+    "divergence_check_freq": int,
+    "train_module": str,
+    "gym_packages": list,
+    "extra_args": list,
+}
+_REQUIRED_KEYS = ("hyperparams_file", "tasks", "variants", "seeds")
+_TASK_KEYS = {"n_timesteps": (int, float), "eval_freq": int, "eval_episodes": int, "overrides": dict}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSettings:
+    """Per-task settings of a suite (after defaults are applied); ``overrides`` are the task's own (zoo keys)."""
+
+    env_id: str
+    n_timesteps: int
+    eval_freq: int
+    eval_episodes: int
+    overrides: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """
+    A validated suite: what to run.
+
+    :param name: suite name (file stem), the first folder level under the output folder
+    :param path: the suite file
+    :param description: one line
+    :param hyperparams_file: baseline zoo YAML (absolute)
+    :param variants_file: variants YAML (absolute)
+    :param tasks: per-task settings, in file order
+    :param variants: variant names, in file order
+    :param seeds: seeds, in file order
+    :param threads: threads per run
+    :param overrides: zoo keys applied to every baseline entry before the variant
+    :param divergence_check_freq: check interval of the divergence guard
+    :param train_module: module run with ``python -m`` (default ``sb3_ddpg_ext.train``)
+    :param gym_packages: extra ``--gym-packages`` (Bullet tasks get ``pybullet_envs_gymnasium`` automatically)
+    :param extra_args: extra arguments appended to every train command
+    """
+
+    name: str
+    path: Path
+    description: str
+    hyperparams_file: Path
+    variants_file: Path
+    tasks: tuple[TaskSettings, ...]
+    variants: tuple[str, ...]
+    seeds: tuple[int, ...]
+    threads: int = 1
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    divergence_check_freq: int = 1000
+    train_module: str = "sb3_ddpg_ext.train"
+    gym_packages: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def n_runs(self) -> int:
+        """Number of runs of the grid (tasks x variants x seeds)."""
+        return len(self.tasks) * len(self.variants) * len(self.seeds)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """
+    One run of a grid: everything needed to execute it anywhere (picklable, for Ray and submitit).
+
+    :param suite: suite name
+    :param task: env id
+    :param variant: variant name
+    :param factor: ablation factor of the variant (``"baseline"`` for the baseline)
+    :param seed: seed
+    :param algo: zoo algorithm name (``ddpg`` or ``ddpg_ext``)
+    :param hyperparams: merged zoo hyperparameters (written to ``hyperparams.yml`` as ``{task: hyperparams}``),
+        without the divergence guard (added when the run folder is known)
+    :param n_timesteps: budget
+    :param eval_freq: evaluation interval (env steps)
+    :param eval_episodes: episodes per evaluation
+    :param threads: threads of the run
+    :param divergence_check_freq: check interval of the divergence guard
+    :param train_module: module run with ``python -m``
+    :param gym_packages: ``--gym-packages`` of the command
+    :param extra_args: extra command arguments
+    """
+
+    suite: str
+    task: str
+    variant: str
+    factor: str
+    seed: int
+    algo: str
+    hyperparams: dict[str, Any]
+    n_timesteps: int
+    eval_freq: int
+    eval_episodes: int
+    threads: int = 1
+    divergence_check_freq: int = 1000
+    train_module: str = "sb3_ddpg_ext.train"
+    gym_packages: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """``<suite>/<task>/<variant>/seed_<seed>``, the run folder relative to the output folder."""
+        return f"{self.suite}/{self.task}/{self.variant}/seed_{self.seed}"
+
+    def run_dir(self, out: Union[str, os.PathLike]) -> Path:
+        """The run folder ``<out>/<suite>/<task>/<variant>/seed_<seed>`` (absolute)."""
+        return Path(out).resolve() / self.suite / self.task / self.variant / f"seed_{self.seed}"
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def list_suites() -> list[Path]:
+    """The shipped suite files, sorted by name."""
+    return sorted(SUITES_DIR.glob("*.yml"))
+
+
+def resolve_suite_path(suite: Union[str, os.PathLike]) -> Path:
+    """
+    Path of a suite given by name (``smoke``: ``benchmarks/suites/smoke.yml``) or by path.
+
+    :raises ValueError: if neither exists
+    """
+    as_path = Path(suite)
+    if as_path.is_file():
+        return as_path.resolve()
+    shipped = SUITES_DIR / f"{suite}.yml"
+    if shipped.is_file():
+        return shipped
+    names = [p.stem for p in list_suites()]
+    raise ValueError(f"suite {str(suite)!r} is neither a file nor a shipped suite; shipped suites: {names}")
+
+
+def _resolve_file(value: str, suite_path: Path, key: str) -> Path:
+    path = Path(value).expanduser()
+    candidates = [path] if path.is_absolute() else [suite_path.parent / path, REPO_ROOT / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise ValueError(f"{suite_path}: key {key!r}: file {value!r} not found (looked at {[str(c) for c in candidates]})")
+
+
+def _check_type(value: Any, expected: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, expected):
+        names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+        raise ValueError(f"{where} must be of type {names}, got {type(value).__name__}: {value!r}")
+
+
+def _positive_int(value: Any, where: str, minimum: int = 1) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{where} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_env_registered(env_id: str, gym_packages: tuple[str, ...], where: str) -> None:
+    """Raise if ``env_id`` is not registered in gymnasium (skipped when a gym package is not installed here)."""
+    import gymnasium as gym
+
+    for package in gym_packages:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            return  # cannot check here (e.g. a cluster-only package); the run will tell
+    if env_id not in gym.envs.registry:
+        raise ValueError(f"{where}: env {env_id!r} is not registered in gymnasium (gym packages: {list(gym_packages)})")
+
+
+def _task_gym_packages(env_id: str, suite_packages: tuple[str, ...]) -> tuple[str, ...]:
+    packages = list(suite_packages)
+    if "Bullet" in env_id and BULLET_PACKAGE not in packages:
+        packages.append(BULLET_PACKAGE)
+    return tuple(packages)
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite:
+    """
+    Load and validate a suite file.
+
+    Every (task, variant) pair is resolved with :func:`sb3_ddpg_ext.zoo.resolve_variant`, so an unknown task
+    (not in the baseline hyperparameter file) or variant is reported at load time.
+
+    :param suite: shipped suite name or path of a suite YAML
+    :param check_envs: also check that every task is a registered gymnasium env id
+    :return: the suite
+    :raises ValueError: naming the file and key on any problem
+    """
+    from sb3_ddpg_ext.zoo import load_variants, resolve_variant
+
+    path = resolve_suite_path(suite)
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a suite must be a mapping at top level, got {type(data).__name__}")
+    for key, value in data.items():
+        if key not in _SUITE_KEYS:
+            raise ValueError(f"{path}: unknown key {key!r}; allowed keys: {sorted(_SUITE_KEYS)}")
+        _check_type(value, _SUITE_KEYS[key], f"{path}: key {key!r}")
+    for key in _REQUIRED_KEYS:
+        if key not in data:
+            raise ValueError(f"{path}: missing required key {key!r}")
+
+    hyperparams_file = _resolve_file(data["hyperparams_file"], path, "hyperparams_file")
+    variants_file = _resolve_file(data.get("variants_file", "hyperparams/variants.yml"), path, "variants_file")
+    variants_meta = load_variants(variants_file)
+    with open(hyperparams_file) as f:
+        baselines = yaml.safe_load(f)
+
+    # seeds
+    seeds_value = data["seeds"]
+    if isinstance(seeds_value, int):
+        seeds = tuple(range(_positive_int(seeds_value, f"{path}: key 'seeds'")))
+    else:
+        seeds = tuple(_positive_int(s, f"{path}: key 'seeds' entry", minimum=0) for s in seeds_value)
+        if not seeds:
+            raise ValueError(f"{path}: key 'seeds' must not be empty")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{path}: key 'seeds' has duplicates: {list(seeds)}")
+
+    # variants
+    variants = tuple(data["variants"])
+    if not variants:
+        raise ValueError(f"{path}: key 'variants' must not be empty")
+    for variant in variants:
+        if not isinstance(variant, str):
+            raise ValueError(f"{path}: key 'variants': entries must be variant names, got {variant!r}")
+        if variant != "baseline" and variant not in variants_meta:
+            raise ValueError(
+                f"{path}: key 'variants': unknown variant {variant!r} (not in {variants_file}); "
+                f"known: {['baseline', *sorted(variants_meta)]}"
+            )
+    if len(set(variants)) != len(variants):
+        raise ValueError(f"{path}: key 'variants' has duplicates: {list(variants)}")
+
+    threads = _positive_int(data.get("threads", 1), f"{path}: key 'threads'")
+    divergence_check_freq = _positive_int(data.get("divergence_check_freq", 1000), f"{path}: key 'divergence_check_freq'")
+    suite_packages = tuple(str(p) for p in data.get("gym_packages", []))
+    suite_overrides = data.get("overrides", {}) or {}
+
+    # tasks
+    raw_tasks = data["tasks"]
+    task_items: list[tuple[Any, Any]] = (
+        [(t, None) for t in raw_tasks] if isinstance(raw_tasks, list) else list(raw_tasks.items())
+    )
+    if not task_items:
+        raise ValueError(f"{path}: key 'tasks' must not be empty")
+    tasks = []
+    seen: set[str] = set()
+    for env_id, settings in task_items:
+        where = f"{path}: key 'tasks'"
+        if not isinstance(env_id, str):
+            raise ValueError(f"{where}: task names must be env ids (strings), got {env_id!r}")
+        if env_id in seen:
+            raise ValueError(f"{where}: duplicate task {env_id!r}")
+        seen.add(env_id)
+        where = f"{path}: key 'tasks.{env_id}'"
+        settings = {} if settings is None else settings
+        if not isinstance(settings, dict):
+            raise ValueError(f"{where} must be a mapping of per-task settings or null, got {settings!r}")
+        for key, value in settings.items():
+            if key not in _TASK_KEYS:
+                raise ValueError(f"{where}: unknown key {key!r}; allowed keys: {sorted(_TASK_KEYS)}")
+            _check_type(value, _TASK_KEYS[key], f"{where}.{key}")
+        if env_id not in baselines:
+            raise ValueError(
+                f"{where}: task {env_id!r} is not in the baseline hyperparameter file {hyperparams_file} "
+                f"(known: {sorted(baselines)})"
+            )
+        if check_envs:
+            _check_env_registered(env_id, _task_gym_packages(env_id, suite_packages), where)
+        budget = settings.get("n_timesteps", data.get("n_timesteps", baselines[env_id].get("n_timesteps")))
+        if budget is None:
+            raise ValueError(f"{where}: no n_timesteps (not in the task, the suite, nor {hyperparams_file})")
+        budget = _positive_int(budget, f"{where}.n_timesteps")
+        eval_freq = _positive_int(settings.get("eval_freq", data.get("eval_freq", 10000)), f"{where}.eval_freq")
+        if eval_freq > budget:
+            raise ValueError(f"{where}: eval_freq {eval_freq} > n_timesteps {budget}: the run would never be evaluated")
+        eval_episodes = _positive_int(settings.get("eval_episodes", data.get("eval_episodes", 10)), f"{where}.eval_episodes")
+        task_overrides = copy.deepcopy(settings.get("overrides", {}) or {})
+        tasks.append(TaskSettings(env_id, budget, eval_freq, eval_episodes, task_overrides))
+        for variant in variants:
+            try:
+                resolve_variant(hyperparams_file, env_id, variant, variants_file)
+            except ValueError as e:
+                raise ValueError(f"{where}: variant {variant!r}: {e}") from e
+
+    return Suite(
+        name=path.stem,
+        path=path,
+        description=str(data.get("description", "")),
+        hyperparams_file=hyperparams_file,
+        variants_file=variants_file,
+        tasks=tuple(tasks),
+        variants=variants,
+        seeds=seeds,
+        threads=threads,
+        overrides=copy.deepcopy(suite_overrides),
+        divergence_check_freq=divergence_check_freq,
+        train_module=str(data.get("train_module", "sb3_ddpg_ext.train")),
+        gym_packages=suite_packages,
+        extra_args=tuple(str(a) for a in data.get("extra_args", [])),
+    )
+
+
+def _run_hyperparams(suite: Suite, task: TaskSettings, variant: str) -> tuple[str, dict[str, Any]]:
+    """Zoo algo and hyperparameters of one (task, variant): baseline + suite/task overrides, then the variant."""
+    from sb3_ddpg_ext.zoo import load_variants, merge_hyperparams, resolve_variant
+
+    _, base = resolve_variant(suite.hyperparams_file, task.env_id, "baseline")
+    base = merge_hyperparams(base, suite.overrides)
+    base = merge_hyperparams(base, task.overrides)
+    if variant == "baseline":
+        return "ddpg", base
+    algo, _ = resolve_variant(suite.hyperparams_file, task.env_id, variant, suite.variants_file)
+    variant_overrides = load_variants(suite.variants_file)[variant]["hyperparams"]
+    return algo, merge_hyperparams(base, variant_overrides)
+
+
+def expand_grid(suite: Suite) -> list[RunSpec]:
+    """
+    All runs of a suite, seed-major (every task and variant of seed 0 first, so a partial grid is balanced).
+
+    :param suite: a loaded suite
+    :return: one :class:`RunSpec` per (seed, task, variant)
+    """
+    from sb3_ddpg_ext.zoo import load_variants
+
+    variants_meta = load_variants(suite.variants_file)
+    resolved = {
+        (task.env_id, variant): _run_hyperparams(suite, task, variant) for task in suite.tasks for variant in suite.variants
+    }
+    runs = []
+    for seed in suite.seeds:
+        for task in suite.tasks:
+            for variant in suite.variants:
+                algo, hyperparams = resolved[(task.env_id, variant)]
+                hyperparams = copy.deepcopy(hyperparams)
+                hyperparams["n_timesteps"] = task.n_timesteps
+                factor = "baseline" if variant == "baseline" else str(variants_meta[variant]["factor"])
+                runs.append(
+                    RunSpec(
+                        suite=suite.name,
+                        task=task.env_id,
+                        variant=variant,
+                        factor=factor,
+                        seed=seed,
+                        algo=algo,
+                        hyperparams=hyperparams,
+                        n_timesteps=task.n_timesteps,
+                        eval_freq=task.eval_freq,
+                        eval_episodes=task.eval_episodes,
+                        threads=suite.threads,
+                        divergence_check_freq=suite.divergence_check_freq,
+                        train_module=suite.train_module,
+                        gym_packages=_task_gym_packages(task.env_id, suite.gym_packages),
+                        extra_args=suite.extra_args,
+                    )
+                )
+    return runs
+
+
+def describe_suite(suite: Suite) -> str:
+    """One line: ``name: n tasks x n variants x n seeds = N runs -- description``."""
+    return (
+        f"{suite.name}: {len(suite.tasks)} tasks x {len(suite.variants)} variants x {len(suite.seeds)} seeds "
+        f"= {suite.n_runs} runs -- {suite.description}"
+    )
