@@ -14,13 +14,27 @@ rl-zoo3: https://github.com/DLR-RM/rl-baselines3-zoo
 
 from __future__ import annotations
 
+import argparse
 import copy
 import functools
+import math
 import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
+import numpy as np
 import yaml
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+from sb3_ddpg_ext.noise import make_action_noise
+
+if TYPE_CHECKING:
+    from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
 
 #: Folder of the YAML files shipped with the repository (``<repo>/hyperparams``).
 HYPERPARAMS_DIR = Path(__file__).resolve().parents[1] / "hyperparams"
@@ -194,3 +208,473 @@ def resolve_variant(
         )
     entry = variants[variant]
     return entry["algo"], merge_hyperparams(base, entry["hyperparams"])
+
+
+# ------------------------------------------------------------------------------------------------ exploration spec
+#: Parameter-noise spec prefixes -> ``ParameterNoiseCallback`` sampling mode.
+PARAM_NOISE_PREFIXES: dict[str, str] = {
+    "adaptive-param": "per_element",
+    "adaptive-param-naive": "per_tensor",
+    "adaptive-param-single": "single",
+}
+#: Placeholders an action-noise spec may hold, replaced when training starts (see :class:`ExplorationCallback`).
+SPEC_PLACEHOLDERS: tuple[str, ...] = ("{total_timesteps}", "{noise_steps}")
+
+
+@dataclass(frozen=True)
+class ExplorationSpec:
+    """
+    A parsed exploration spec string.
+
+    :param action_noise: The action-noise part, a :func:`sb3_ddpg_ext.noise.make_action_noise` spec
+        (``None`` when the spec has no action noise).
+    :param param_noise_stddev: Initial parameter-noise std and target action distance (``None``: no parameter noise).
+    :param param_noise_sampling: ``ParameterNoiseCallback`` sampling mode (``None``: no parameter noise).
+    """
+
+    action_noise: Optional[str]
+    param_noise_stddev: Optional[float] = None
+    param_noise_sampling: Optional[str] = None
+
+
+def _check_action_noise_spec(part: str, spec: str) -> None:
+    probe = part
+    for placeholder in SPEC_PLACEHOLDERS:
+        probe = probe.replace(placeholder, "1")
+    try:
+        make_action_noise(probe, action_dim=1, n_envs=1, seed=0)
+    except ValueError as e:
+        raise ValueError(f"exploration spec {spec!r}: invalid action-noise part {part!r}: {e}") from e
+
+
+def parse_exploration_spec(spec: str) -> ExplorationSpec:
+    """
+    Parse a baselines-style exploration spec: comma-separated parts, at most one action noise and at most one
+    parameter noise, e.g. ``"adaptive-param_0.2,normal_0.1"``, ``"pink_0.3"``, ``"adaptive-param-naive_0.2"``,
+    ``"none"``.
+
+    Action-noise parts are :func:`sb3_ddpg_ext.noise.make_action_noise` specs (``none``, ``normal_<s>``,
+    ``normal_<s>_<final_s>_<decay_steps>``, ``ou_<s>``, ``ou-stationary_<s>``, ``pink_<s>``, ``colored_<beta>_<s>``);
+    ``<decay_steps>`` may be the placeholder ``{total_timesteps}`` or ``{noise_steps}``. Parameter-noise parts are
+    ``adaptive-param_<s>`` (per-element sampling, the paper's), ``adaptive-param-naive_<s>`` (one sample per
+    parameter tensor) and ``adaptive-param-single_<s>`` (one sample for the whole actor); ``<s>`` is both the initial
+    parameter std and the target action distance, as in baselines.
+
+    :param spec: The spec string.
+    :return: The parsed spec.
+    :raises ValueError: naming the spec and the offending part.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"exploration spec must be a non-empty string, got spec={spec!r}")
+    action_part: Optional[str] = None
+    param: Optional[tuple[float, str]] = None
+    for raw in spec.split(","):
+        part = raw.strip().lower()
+        if not part:
+            raise ValueError(f"exploration spec {spec!r} has an empty part")
+        kind, _, arg = part.rpartition("_")
+        if kind in PARAM_NOISE_PREFIXES:
+            if param is not None:
+                raise ValueError(f"exploration spec {spec!r} has more than one parameter-noise part")
+            try:
+                stddev = float(arg)
+            except ValueError:
+                raise ValueError(f"exploration spec {spec!r}: parameter-noise std in {part!r} must be a number") from None
+            if not (math.isfinite(stddev) and stddev > 0):
+                raise ValueError(f"exploration spec {spec!r}: parameter-noise std in {part!r} must be > 0")
+            param = (stddev, PARAM_NOISE_PREFIXES[kind])
+        elif part.startswith("adaptive-param"):
+            raise ValueError(
+                f"exploration spec {spec!r}: unknown parameter-noise part {part!r}; "
+                f"expected one of {[p + '_<stddev>' for p in PARAM_NOISE_PREFIXES]}"
+            )
+        else:
+            if action_part is not None:
+                raise ValueError(f"exploration spec {spec!r} has more than one action-noise part")
+            _check_action_noise_spec(part, spec)
+            action_part = part
+    if param is None:
+        return ExplorationSpec(action_noise=action_part)
+    return ExplorationSpec(action_noise=action_part, param_noise_stddev=param[0], param_noise_sampling=param[1])
+
+
+def _derive_seed(seed: Optional[int], stream: int) -> Optional[int]:
+    """An independent 32-bit seed for stream ``stream`` of a run seeded with ``seed`` (None stays None)."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence(int(seed), spawn_key=(0x200, stream)).generate_state(1, dtype=np.uint32)[0])
+
+
+class ExplorationCallback(BaseCallback):
+    """
+    Exploration of a DDPG / TD3 model from one baselines-style spec string, usable as an rl-zoo3 ``callback:`` entry
+    (so it works with plain ``python -m rl_zoo3.train --algo ddpg`` and with ``--algo ddpg_ext``)::
+
+        callback:
+          - sb3_ddpg_ext.zoo.ExplorationCallback:
+              spec: "adaptive-param_0.2,normal_0.1"
+
+    At the start of training it sets ``model.action_noise`` to ``make_action_noise(<action part>, action_dim,
+    n_envs, seed)`` (one independent stream per env when ``n_envs > 1``), and when the spec has a parameter-noise part
+    it runs a :class:`sb3_ddpg_ext.callbacks.ParameterNoiseCallback` (forwarding every callback event to it).
+    The spec fully defines exploration: if the model already has an action noise that this callback did not set
+    (e.g. from the zoo's ``noise_type``), a ``ValueError`` is raised unless ``override=True``, in which case it is
+    replaced (by ``None`` for a spec without action noise). On a later ``learn()`` the noise this callback set is
+    kept as it is (its decay schedule goes on).
+
+    Placeholders in the action-noise part, replaced when training starts: ``{total_timesteps}`` (the ``learn()``
+    budget, ``-n`` included) and ``{noise_steps}`` (the number of noise draws per env in that ``learn()`` call:
+    ``ceil((total_timesteps - max(learning_starts, num_timesteps)) / n_envs)``), e.g.
+    ``normal_0.2_0.0_{noise_steps}`` decays sigma linearly to 0 over the run.
+
+    :param spec: The exploration spec, see :func:`parse_exploration_spec`.
+    :param seq_len: Sequence length of coloured / pink noise; ``None`` for the training env's time limit
+        (``max_episode_steps``), or 1000 when it has none.
+    :param seed: Seed of the noise; ``None`` derives one from the model's seed (the zoo's ``--seed``), so the run
+        is reproducible. Action noise and parameter noise get independent streams.
+    :param override: Replace an action noise the model already has instead of raising.
+    :param param_noise_kwargs: Extra keyword arguments of ``ParameterNoiseCallback`` (``adoption_coefficient``,
+        ``adaptation_interval``, ``desired_action_stddev`` to differ from the initial std, ...).
+    :param verbose: Verbosity (1: print what was set up).
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        seq_len: Optional[int] = None,
+        seed: Optional[int] = None,
+        override: bool = False,
+        param_noise_kwargs: Optional[dict[str, Any]] = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose=verbose)
+        self.spec = spec
+        self.parsed = parse_exploration_spec(spec)
+        if seq_len is not None and (not isinstance(seq_len, (int, np.integer)) or isinstance(seq_len, bool) or seq_len < 2):
+            raise ValueError(f"seq_len must be an integer >= 2 or None, got seq_len={seq_len!r}")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise ValueError(f"seed must be an integer or None, got seed={seed!r}")
+        self.seq_len = seq_len
+        self.seed = seed
+        self.override = bool(override)
+        self.param_noise_kwargs = dict(param_noise_kwargs or {})
+        if self.param_noise_kwargs and self.parsed.param_noise_stddev is None:
+            raise ValueError(f"param_noise_kwargs given but exploration spec {spec!r} has no parameter-noise part")
+        #: The action noise this callback set (``None`` before training starts or for a spec without one).
+        self.action_noise: Optional[ActionNoise] = None
+        #: The resolved action-noise spec string (placeholders replaced), set at training start.
+        self.action_noise_spec: Optional[str] = None
+        self.param_noise_callback: Optional[ParameterNoiseCallback] = None
+        if self.parsed.param_noise_stddev is not None:
+            from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
+
+            kwargs: dict[str, Any] = {
+                "initial_stddev": self.parsed.param_noise_stddev,
+                "desired_action_stddev": self.parsed.param_noise_stddev,
+                "sampling": self.parsed.param_noise_sampling,
+                "verbose": verbose,
+            }
+            kwargs.update(self.param_noise_kwargs)
+            # seed None: ParameterNoiseCallback derives its own stream from model.seed.
+            kwargs.setdefault("seed", _derive_seed(seed, 1))
+            self.param_noise_callback = ParameterNoiseCallback(**kwargs)
+
+    # -------------------------------------------------------------- helpers
+    def _run_seed(self) -> Optional[int]:
+        seed = self.seed if self.seed is not None else getattr(self.model, "seed", None)
+        return None if seed is None else int(seed)
+
+    def _episode_length(self) -> int:
+        if self.seq_len is not None:
+            return int(self.seq_len)
+        env = self.model.get_env()
+        if env is not None:
+            try:
+                env_spec = env.get_attr("spec", indices=[0])[0]
+            except AttributeError:
+                env_spec = None
+            max_steps = getattr(env_spec, "max_episode_steps", None)
+            if max_steps is not None and int(max_steps) >= 2:
+                return int(max_steps)
+        return 1000
+
+    def _resolve_placeholders(self, part: str) -> str:
+        model = self.model
+        total = int(self.locals.get("total_timesteps", 0)) if self.locals else 0
+        start = max(int(getattr(model, "learning_starts", 0)), int(model.num_timesteps))
+        noise_steps = max(1, math.ceil((total - start) / max(1, model.n_envs)))
+        return part.replace("{total_timesteps}", str(max(1, total))).replace("{noise_steps}", str(noise_steps))
+
+    # -------------------------------------------------------------- callback events
+    def _init_callback(self) -> None:
+        if not isinstance(self.model, OffPolicyAlgorithm):
+            raise ValueError(f"ExplorationCallback needs an off-policy model (DDPG/TD3), got {type(self.model).__name__}")
+        if not isinstance(self.model.action_space, spaces.Box):
+            raise ValueError(f"ExplorationCallback needs a Box action space, got {self.model.action_space}")
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.init_callback(self.model)
+
+    def _on_training_start(self) -> None:
+        model = self.model
+        assert isinstance(model, OffPolicyAlgorithm)
+        current = model.action_noise
+        if current is not None and self.action_noise is not None and current is self.action_noise:
+            pass  # a later learn(): keep our noise and its schedule position
+        else:
+            if current is not None and not self.override:
+                raise ValueError(
+                    f"ExplorationCallback(spec={self.spec!r}): the model already has action_noise={current!r} "
+                    "(e.g. from the zoo's noise_type/noise_std); remove it (set noise_type and noise_std to null) "
+                    "or pass override=True"
+                )
+            self.action_noise = None
+            self.action_noise_spec = None
+            if self.parsed.action_noise is not None:
+                self.action_noise_spec = self._resolve_placeholders(self.parsed.action_noise)
+                assert model.action_space.shape is not None
+                action_dim = int(np.prod(model.action_space.shape))
+                self.action_noise = make_action_noise(
+                    self.action_noise_spec,
+                    action_dim,
+                    n_envs=model.n_envs,
+                    seed=_derive_seed(self._run_seed(), 0),
+                    seq_len=self._episode_length(),
+                )
+            model.action_noise = self.action_noise
+            if self.verbose >= 1:
+                print(f"ExplorationCallback: action_noise={self.action_noise!r}, spec={self.spec!r}")
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_training_start(self.locals, self.globals)
+
+    def _on_rollout_start(self) -> None:
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_rollout_start()
+
+    def _on_step(self) -> bool:
+        if self.param_noise_callback is not None:
+            return self.param_noise_callback.on_step()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_rollout_end()
+
+    def _on_training_end(self) -> None:
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_training_end()
+
+    def update_child_locals(self, locals_: dict[str, Any]) -> None:
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.update_locals(locals_)
+
+
+class ActionNoiseCallback(ExplorationCallback):
+    """
+    :class:`ExplorationCallback` restricted to action noise (a :func:`sb3_ddpg_ext.noise.make_action_noise` spec)::
+
+        callback:
+          - sb3_ddpg_ext.zoo.ActionNoiseCallback: {spec: pink_0.3, seq_len: 1000}
+
+    :param spec: The action-noise spec.
+    :param seq_len: See :class:`ExplorationCallback`.
+    :param seed: See :class:`ExplorationCallback`.
+    :param override: See :class:`ExplorationCallback`.
+    :param verbose: Verbosity.
+    """
+
+    def __init__(
+        self, spec: str, seq_len: Optional[int] = None, seed: Optional[int] = None, override: bool = False, verbose: int = 0
+    ) -> None:
+        if parse_exploration_spec(spec).param_noise_stddev is not None:
+            raise ValueError(
+                f"ActionNoiseCallback takes an action-noise spec only, got spec={spec!r}; use ExplorationCallback"
+            )
+        super().__init__(spec, seq_len=seq_len, seed=seed, override=override, verbose=verbose)
+
+
+# ------------------------------------------------------------------------------------------------ rl-zoo3 registration
+def register_zoo() -> None:
+    """
+    Register ``ddpg_ext`` (:class:`sb3_ddpg_ext.ddpg.DDPG`) in rl-zoo3's ``ALGOS`` table and its Optuna sampler /
+    converter in ``HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER`` (idempotent). The zoo's train, enjoy and record
+    scripts all read these tables, so call this before running them in-process.
+    """
+    from rl_zoo3 import hyperparams_opt, utils
+
+    from sb3_ddpg_ext.ddpg import DDPG
+    from sb3_ddpg_ext.sampler import convert_ddpg_ext_params, sample_ddpg_ext_params
+
+    utils.ALGOS[ZOO_ALGO_NAME] = DDPG
+    hyperparams_opt.HYPERPARAMS_SAMPLER[ZOO_ALGO_NAME] = sample_ddpg_ext_params
+    hyperparams_opt.HYPERPARAMS_CONVERTER[ZOO_ALGO_NAME] = convert_ddpg_ext_params
+
+
+def _is_exploration_entry(entry: Any) -> bool:
+    """Whether a zoo ``callback:`` entry is an :class:`ExplorationCallback` (instance, class name or dict)."""
+    if isinstance(entry, BaseCallback):
+        return isinstance(entry, ExplorationCallback)
+    name = next(iter(entry)) if isinstance(entry, dict) and len(entry) == 1 else entry
+    return isinstance(name, str) and name.rsplit(".", 1)[-1] in ("ExplorationCallback", "ActionNoiseCallback")
+
+
+@functools.lru_cache(maxsize=1)
+def _experiment_manager_class() -> Any:
+    """:class:`DDPGExtExperimentManager`, built lazily so that importing this module does not import rl-zoo3."""
+    import threading
+
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    class DDPGExtExperimentManager(ExperimentManager):
+        """
+        rl-zoo3's ``ExperimentManager`` with one addition for ``-optimize``: a trial whose sampler stored an
+        ``exploration_spec`` user attribute (:func:`sb3_ddpg_ext.sampler.sample_ddpg_ext_params`) trains with the
+        matching :class:`ExplorationCallback` (replacing any exploration callback of the YAML). Thread-safe for
+        ``--n-jobs > 1``. Everything else is the zoo's.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._trial_local = threading.local()
+            self._base_specified_callbacks: list = []
+            super().__init__(*args, **kwargs)
+
+        @property  # type: ignore[override]
+        def specified_callbacks(self) -> list:
+            extra = getattr(self._trial_local, "callbacks", None)
+            if extra is None:
+                return self._base_specified_callbacks
+            return [entry for entry in self._base_specified_callbacks if not _is_exploration_entry(entry)] + extra
+
+        @specified_callbacks.setter
+        def specified_callbacks(self, value: list) -> None:
+            self._base_specified_callbacks = value
+
+        def objective(self, trial: Any) -> float:
+            from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+
+            if HYPERPARAMS_SAMPLER.get(self.algo) is not None and self.algo == ZOO_ALGO_NAME:
+                # Ask the sampler first (Optuna returns the same values when the zoo asks again in objective()).
+                n_envs = 1 if self.algo == "ars" else self.n_envs
+                HYPERPARAMS_SAMPLER[self.algo](trial, self.n_actions, n_envs, {"using_her_replay_buffer": False})
+            spec = trial.user_attrs.get("exploration_spec")
+            self._trial_local.callbacks = None if spec is None else [ExplorationCallback(spec=spec, override=True)]
+            try:
+                return super().objective(trial)
+            finally:
+                self._trial_local.callbacks = None
+
+    return DDPGExtExperimentManager
+
+
+def _prepare_zoo() -> None:
+    """Register ``ddpg_ext`` and install the experiment manager used by ``rl_zoo3.train.train()``."""
+    import rl_zoo3.train
+
+    register_zoo()
+    rl_zoo3.train.ExperimentManager = _experiment_manager_class()  # type: ignore[misc]
+
+
+def _with_default_conf(argv: list[str]) -> list[str]:
+    """Add ``-conf hyperparams/ddpg.yml`` for ``--algo ddpg_ext`` when no config is given (the zoo has none)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--algo", default="ppo")
+    pre.add_argument("-conf", "--conf-file", default=None)
+    known, _ = pre.parse_known_args(argv)
+    if known.algo == ZOO_ALGO_NAME and known.conf_file is None:
+        if not DEFAULT_HYPERPARAMS_FILE.is_file():
+            raise ValueError(
+                f"--algo {ZOO_ALGO_NAME} needs -conf <file>: rl-zoo3 has no {ZOO_ALGO_NAME}.yml and the default "
+                f"{str(DEFAULT_HYPERPARAMS_FILE)!r} does not exist"
+            )
+        return [*argv, "--conf-file", str(DEFAULT_HYPERPARAMS_FILE)]
+    return argv
+
+
+def _run_with_argv(prog: str, argv: Optional[list[str]], func: Any) -> None:
+    old_argv = sys.argv
+    sys.argv = [prog, *(sys.argv[1:] if argv is None else argv)]
+    try:
+        func()
+    finally:
+        sys.argv = old_argv
+
+
+def train(argv: Optional[list[str]] = None) -> None:
+    """
+    ``python -m sb3_ddpg_ext.train``: rl-zoo3's train with every flag unchanged, after :func:`register_zoo`
+    (``--algo ddpg_ext`` available; without ``-conf`` it uses ``hyperparams/ddpg.yml``).
+
+    :param argv: Arguments (without the program name); ``None`` for ``sys.argv[1:]``.
+    """
+    import rl_zoo3.train
+
+    _prepare_zoo()
+    args = _with_default_conf(list(sys.argv[1:] if argv is None else argv))
+    _run_with_argv("sb3_ddpg_ext.train", args, rl_zoo3.train.train)
+
+
+def enjoy(argv: Optional[list[str]] = None) -> None:
+    """
+    ``python -m sb3_ddpg_ext.enjoy``: rl-zoo3's enjoy with every flag unchanged, after :func:`register_zoo`.
+
+    :param argv: Arguments (without the program name); ``None`` for ``sys.argv[1:]``.
+    """
+    import rl_zoo3.enjoy
+
+    register_zoo()
+    _run_with_argv("sb3_ddpg_ext.enjoy", argv, rl_zoo3.enjoy.enjoy)
+
+
+def _run_zoo_script(module: str, argv: Optional[list[str]]) -> None:
+    import runpy
+
+    register_zoo()
+    _run_with_argv(module, argv, lambda: runpy.run_module(module, run_name="__main__", alter_sys=False))
+
+
+def resolve_main(argv: Optional[list[str]] = None) -> None:
+    """
+    ``python -m sb3_ddpg_ext.zoo resolve --env ENV --variant NAME [-o FILE]``: print (or write) the zoo YAML of one
+    "baseline + variant" run, ``{env: merged}``, preceded by a comment with the zoo algo to use.
+
+    :param argv: Arguments (without the program name); ``None`` for ``sys.argv[1:]``.
+    """
+    parser = argparse.ArgumentParser(prog="python -m sb3_ddpg_ext.zoo resolve", description=resolve_main.__doc__)
+    parser.add_argument("--env", required=True, help="gymnasium env id (a key of the hyperparameter file)")
+    parser.add_argument("--variant", default=BASELINE, help="variant name of the variants file, or 'baseline'")
+    parser.add_argument("--hyperparams-file", default=str(DEFAULT_HYPERPARAMS_FILE), help="baseline zoo YAML")
+    parser.add_argument("--variants-file", default=None, help="variants YAML (default: variants.yml beside it)")
+    parser.add_argument("-o", "--output", default=None, help="write the YAML here instead of printing it")
+    args = parser.parse_args(argv)
+    algo, merged = resolve_variant(args.hyperparams_file, args.env, args.variant, args.variants_file)
+    text = f"# algo: {algo}\n" + yaml.safe_dump({args.env: merged}, sort_keys=False)
+    if args.output is None:
+        print(text, end="")
+    else:
+        Path(args.output).write_text(text)
+        print(f"algo={algo} written to {args.output}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """
+    ``python -m sb3_ddpg_ext.zoo <script> [args]`` with ``<script>`` one of ``train``, ``enjoy``, ``record_video``,
+    ``record_training`` (rl-zoo3's scripts with ``ddpg_ext`` registered) or ``resolve`` (see :func:`resolve_main`).
+
+    :param argv: Arguments (without the program name); ``None`` for ``sys.argv[1:]``.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    scripts = ("train", "enjoy", "record_video", "record_training", "resolve")
+    if not args or args[0] not in scripts:
+        raise SystemExit(f"usage: python -m sb3_ddpg_ext.zoo {{{','.join(scripts)}}} [args...]")
+    script, rest = args[0], args[1:]
+    if script == "train":
+        train(rest)
+    elif script == "enjoy":
+        enjoy(rest)
+    elif script == "resolve":
+        resolve_main(rest)
+    else:
+        _run_zoo_script(f"rl_zoo3.{script}", rest)
+
+
+if __name__ == "__main__":
+    main()
