@@ -1,0 +1,66 @@
+"""Command line: ``python -m analysis report RUNS_DIR... --out DIR`` and ``python -m analysis random-scores ENV...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("report", help="build report.md / report.html / summary.csv / figures from run folders")
+    r.add_argument("runs", nargs="+", help="runner output, zoo log folders or per-seed curve arrays (searched recursively)")
+    r.add_argument("--out", required=True, help="output folder")
+    r.add_argument("--reps", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    r.add_argument("--confidence", type=float, default=0.95, help="CI coverage (default 0.95)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap Generator (default 0)")
+    r.add_argument("--final-k", type=int, default=5, help="final return = mean of the last K evaluations (default 5)")
+    r.add_argument("--baseline", default=None, help="variant the others are compared with (default: 'baseline' or the first)")
+    r.add_argument("--min-fraction", type=float, default=0.95,
+                   help="exclude runs whose last evaluation is below this fraction of their task's longest run")
+    r.add_argument("--curve-step", type=int, default=5000, help="steps between points of 1-D curve arrays (default 5000)")
+    r.add_argument("--no-figures", action="store_true", help="tables only")
+    m = sub.add_parser("random-scores", help="measure the return of a uniformly random policy")
+    m.add_argument("envs", nargs="+")
+    m.add_argument("--episodes", type=int, default=10)
+    m.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "report":
+        from analysis.report import ReportSettings, build_report
+
+        settings = ReportSettings(
+            reps=args.reps,
+            confidence=args.confidence,
+            seed=args.seed,
+            final_k=args.final_k,
+            baseline=args.baseline,
+            min_fraction=args.min_fraction,
+            curve_step=args.curve_step,
+            figures=not args.no_figures,
+        )
+        try:
+            a = build_report(args.runs, args.out, settings)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        runs = a.loaded.runs
+        print(f"{len(runs)} runs found, {int(runs['included'].astype(bool).sum())} used; report: {args.out}/report.html")
+        for stage, sec in a.timings.items():
+            print(f"  {stage:<28s} {sec:8.2f} s")
+        return 0
+    from analysis.random_scores import measure_random_score
+
+    for env_id in args.envs:
+        print(json.dumps(measure_random_score(env_id, args.episodes, args.seed)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

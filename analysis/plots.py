@@ -1,0 +1,195 @@
+"""Figures (matplotlib, Agg backend, colour-blind palette). Plotting only: every number drawn here is
+computed in :mod:`analysis.metrics` / :mod:`analysis.report` and passed in."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+_LINESTYLES = ["-", "--", ":", "-."]
+
+
+def variant_styles(variants: Sequence[str]) -> dict[str, dict[str, object]]:
+    """Colour (seaborn ``colorblind`` palette) and line style for each variant; styles change every 10."""
+    palette = sns.color_palette("colorblind", 10)
+    return {v: {"color": palette[i % 10], "linestyle": _LINESTYLES[(i // 10) % 4]} for i, v in enumerate(variants)}
+
+
+def save(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
+    """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.svg`` and close it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for ext in ("png", "svg"):
+        p = out_dir / f"{name}.{ext}"
+        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
+        paths[ext] = p
+    plt.close(fig)
+    return paths
+
+
+def _fmt_steps(ax: plt.Axes) -> None:
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3), useMathText=True)
+
+
+def _legend_below(fig: Figure, handles: list, labels: list, n: int) -> None:
+    ncol = min(max(1, n), 4)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False, fontsize=9)
+
+
+def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 4) -> Figure:
+    """One panel per task, one line per variant: seed-mean evaluation return with its bootstrap CI band.
+
+    :param curves: columns ``task, variant, timesteps, mean, low, high, n_runs``.
+    :param variants: variants in legend order.
+    """
+    tasks = sorted(curves["task"].unique())
+    styles = variant_styles(variants)
+    ncols = max(1, min(ncols, len(tasks)))
+    nrows = max(1, math.ceil(len(tasks) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.7 * nrows), squeeze=False)
+    for ax, task in zip(axes.flat, tasks):
+        tdf = curves[curves["task"] == task]
+        for v in variants:
+            vdf = tdf[tdf["variant"] == v]
+            if vdf.empty:
+                continue
+            n = int(vdf["n_runs"].iloc[0])
+            ax.plot(vdf["timesteps"], vdf["mean"], label=v, lw=1.4, **styles[v])  # type: ignore[arg-type]
+            if n > 1:
+                ax.fill_between(vdf["timesteps"], vdf["low"], vdf["high"], color=styles[v]["color"], alpha=0.2, lw=0)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel("environment steps", fontsize=9)
+        ax.set_ylabel("evaluation return", fontsize=9)
+        ax.tick_params(labelsize=8)
+        _fmt_steps(ax)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tasks) :]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], lw=2, **styles[v]) for v in variants]  # type: ignore[arg-type]
+    _legend_below(fig, handles, list(variants), len(variants))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    fig.suptitle("Learning curves: mean over seeds, shaded 95% bootstrap CI", fontsize=11, y=1 - 0.08 / fig.get_figheight())
+    return fig
+
+
+def interval_plot(
+    table: pd.DataFrame,
+    metrics: Sequence[str],
+    variants: Sequence[str],
+    title: str,
+    xlabel: str = "normalised score",
+) -> Figure:
+    """Horizontal point-and-interval plot, one panel per metric, one row per variant.
+
+    :param table: columns ``variant, metric, point, low, high``.
+    """
+    styles = variant_styles(variants)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(variants) + 1.4), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        mdf = table[table["metric"] == metric].set_index("variant")
+        for i, v in enumerate(variants):
+            if v not in mdf.index:
+                continue
+            row = mdf.loc[v]
+            c = styles[v]["color"]
+            ax.plot([row["low"], row["high"]], [i, i], color=c, lw=6, alpha=0.45, solid_capstyle="butt")
+            ax.plot([row["point"]], [i], marker="|", color="black", ms=12, mew=1.5)
+        ax.set_yticks(range(len(variants)))
+        ax.set_yticklabels(variants if ax is axes.flat[0] else [], fontsize=9)
+        ax.set_ylim(-0.6, len(variants) - 0.4)
+        ax.invert_yaxis()
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def probability_of_improvement(table: pd.DataFrame, baseline: str) -> Figure:
+    """P(variant > baseline) with its CI, one row per variant.
+
+    :param table: columns ``variant, point, low, high, n_tasks``.
+    """
+    variants = list(table["variant"])
+    styles = variant_styles(variants)
+    fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(variants) + 1.5))
+    for i, row in enumerate(table.itertuples()):
+        c = styles[row.variant]["color"]
+        ax.plot([row.low, row.high], [i, i], color=c, lw=6, alpha=0.45, solid_capstyle="butt")
+        ax.plot([row.point], [i], marker="|", color="black", ms=12, mew=1.5)
+    ax.axvline(0.5, color="grey", ls="--", lw=1)
+    ax.set_yticks(range(len(variants)))
+    ax.set_yticklabels([f"{v} (n_tasks={n})" for v, n in zip(variants, table["n_tasks"])], fontsize=9)
+    ax.set_ylim(-0.6, len(variants) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"P(variant > {baseline}) (95% CI)", fontsize=9)
+    ax.set_title(f"Probability of improvement over {baseline}", fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def band_curves(
+    table: pd.DataFrame,
+    variants: Sequence[str],
+    x: str,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    hline: Optional[float] = None,
+) -> Figure:
+    """Lines with CI bands, one per variant (performance profiles, sample-efficiency curves).
+
+    :param table: columns ``variant, <x>, point, low, high``.
+    """
+    styles = variant_styles(variants)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for v in variants:
+        vdf = table[table["variant"] == v]
+        if vdf.empty:
+            continue
+        ax.plot(vdf[x], vdf["point"], label=v, lw=1.6, **styles[v])  # type: ignore[arg-type]
+        ax.fill_between(vdf[x], vdf["low"], vdf["high"], color=styles[v]["color"], alpha=0.2, lw=0)
+    if hline is not None:
+        ax.axhline(hline, color="grey", ls="--", lw=1)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    if x == "timesteps":
+        _fmt_steps(ax)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def placeholder(message: str) -> Figure:
+    """A figure that says why there is nothing to plot (kept so the report's layout never silently changes)."""
+    fig, ax = plt.subplots(figsize=(6, 1.4))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=10)
+    return fig
+
+
+__all__ = [
+    "band_curves",
+    "interval_plot",
+    "learning_curves",
+    "placeholder",
+    "probability_of_improvement",
+    "save",
+    "variant_styles",
+]

@@ -1,0 +1,696 @@
+"""The report: load -> align -> metrics -> figures -> ``report.md``, ``report.html``, ``summary.csv``.
+
+:func:`analyse` computes every table (no file written), :func:`write_report` draws and writes them, and
+:func:`build_report` does both; each stage is timed (``Analysis.timings``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from analysis import plots
+from analysis.align import align_runs, check_lengths, task_grid
+from analysis.load import LoadResult, PathLike, load_runs
+from analysis.metrics import (
+    AGGREGATES,
+    all_aggregates,
+    area_under_curve,
+    bootstrap_mean_curve_ci,
+    final_return,
+    make_rng,
+    max_of_mean,
+    probability_of_improvement,
+    run_score_distribution,
+    stratified_bootstrap_ci,
+)
+from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, score_table_frame
+
+SUMMARY_COLUMNS = [
+    "task",
+    "variant",
+    "n_runs",
+    "n_excluded",
+    "n_diverged",
+    "final_mean",
+    "final_ci_low",
+    "final_ci_high",
+    "final_std",
+    "max_of_mean",
+    "auc_mean",
+    "final_norm_mean",
+    "last_step",
+    "n_evals",
+]
+
+
+@dataclass
+class ReportSettings:
+    """Settings of an analysis.
+
+    :param reps: bootstrap replicates.
+    :param confidence: CI coverage.
+    :param seed: seed of the bootstrap's ``numpy.random.Generator``.
+    :param final_k: final return = mean of the last ``final_k`` evaluations (fewer if a run has fewer).
+    :param baseline: variant the others are compared with (default: ``"baseline"`` if present, else the first
+        variant in sorted order).
+    :param min_fraction: runs whose last evaluation is below this fraction of their task's longest run are
+        excluded as incomplete.
+    :param curve_step: step spacing of 1-D curve arrays.
+    :param n_curve_points: points of the sample-efficiency curves.
+    :param n_taus: thresholds of the performance profiles.
+    :param figures: draw figures (disable for metric-only use).
+    """
+
+    reps: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
+    final_k: int = 5
+    baseline: Optional[str] = None
+    min_fraction: float = 0.95
+    curve_step: int = 5000
+    n_curve_points: int = 50
+    n_taus: int = 81
+    figures: bool = True
+
+    def __post_init__(self) -> None:
+        if self.reps < 1:
+            raise ValueError(f"ReportSettings: reps must be >= 1, got {self.reps}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"ReportSettings: confidence must be in (0, 1), got {self.confidence}")
+        if self.final_k < 1:
+            raise ValueError(f"ReportSettings: final_k must be >= 1, got {self.final_k}")
+        if self.n_curve_points < 2 or self.n_taus < 2:
+            raise ValueError(f"ReportSettings: n_curve_points/n_taus must be >= 2, got {self.n_curve_points}/{self.n_taus}")
+
+
+@dataclass
+class Analysis:
+    """All computed tables of one report."""
+
+    settings: ReportSettings
+    inputs: list[str]
+    loaded: LoadResult
+    aligned: pd.DataFrame
+    summary: pd.DataFrame
+    curves: pd.DataFrame
+    run_scores: pd.DataFrame
+    aggregates: pd.DataFrame
+    poi: pd.DataFrame
+    profiles: pd.DataFrame
+    sample_efficiency: pd.DataFrame
+    sample_efficiency_x: str
+    normalisation: pd.DataFrame
+    baseline: Optional[str]
+    variants: list[str]
+    factors: dict[str, list[str]]
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self.timings, name)
+
+
+class _Stage:
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.t0
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Computation
+# ------------------------------------------------------------------------------------------------------------
+def analyse(
+    paths: Union[PathLike, list[PathLike], LoadResult],
+    settings: Optional[ReportSettings] = None,
+    score_table: Optional[dict[str, TaskScores]] = None,
+) -> Analysis:
+    """Compute every table of the report.
+
+    :param paths: run folders / files (see :func:`analysis.load.load_runs`) or an already loaded result.
+    :param settings: analysis settings.
+    :param score_table: normalisation table (default :data:`analysis.scores.SCORE_TABLE`).
+    :return: an :class:`Analysis`.
+    """
+    settings = settings or ReportSettings()
+    table = SCORE_TABLE if score_table is None else score_table
+    timings: dict[str, float] = {}
+    timer = _Timer(timings)
+    notes: list[str] = []
+    rng = make_rng(settings.seed)
+
+    with timer.stage("load"):
+        if isinstance(paths, LoadResult):
+            loaded, inputs = paths, ["<LoadResult>"]
+        else:
+            plist = [paths] if isinstance(paths, (str, Path)) else list(paths)  # type: ignore[list-item]
+            loaded = load_runs(plist, curve_step=settings.curve_step)
+            inputs = [str(p) for p in plist]
+
+    with timer.stage("align"):
+        runs = loaded.runs
+        incomplete = check_lengths(runs, loaded.inventory, settings.min_fraction)
+        if incomplete:
+            runs.loc[runs["run"].isin(incomplete), ["included", "reason"]] = [False, "incomplete"]
+        evals = loaded.evals[~loaded.evals["run"].isin(incomplete)]
+        aligned = align_runs(evals) if len(evals) else pd.DataFrame(columns=["task", "variant", "seed", "run", "timesteps"])
+        if len(aligned):
+            nan_rows = aligned["eval_return_mean"].isna()
+            if nan_rows.any():
+                aligned = aligned[~nan_rows]
+                notes.append(f"{int(nan_rows.sum())} aligned points outside a run's range were dropped (no extrapolation).")
+
+    variants = sorted(aligned["variant"].unique()) if len(aligned) else []
+    tasks = sorted(aligned["task"].unique()) if len(aligned) else []
+    baseline = settings.baseline
+    if baseline is not None and baseline not in variants:
+        raise ValueError(f"analyse: baseline variant {baseline!r} not among the loaded variants {variants}")
+    if baseline is None and variants:
+        baseline = "baseline" if "baseline" in variants else _default_baseline(aligned, variants)
+    if variants:
+        variants = [baseline] + [v for v in variants if v != baseline]  # type: ignore[list-item]
+
+    # Normalisation rows for the tasks present
+    norm = score_table_frame(tasks, table) if tasks else pd.DataFrame(columns=["task", "random", "reference", "note"])
+    task_scores = {t: lookup_scores(t, table) for t in tasks}
+    unnormalised = [t for t, s in task_scores.items() if s is None]
+    if unnormalised:
+        notes.append(
+            "No random/reference score for " + ", ".join(unnormalised) + ": these tasks are left out of every "
+            "normalised (cross-task) metric; their per-task rows in summary.csv are still given."
+        )
+
+    with timer.stage("per-task metrics"):
+        summary, curves, run_scores = _per_task(aligned, runs, task_scores, settings, rng)
+    single = summary[summary["n_runs"] == 1]
+    if len(single):
+        notes.append(
+            f"{len(single)} task/variant cells have a single run: their confidence intervals are degenerate "
+            "(low = high = the run's value); they say nothing about seed variability."
+        )
+
+    norm_tasks = [t for t in tasks if task_scores[t] is not None]
+    with timer.stage("aggregate metrics"):
+        aggregates = _aggregates(run_scores, variants, norm_tasks, settings, rng)
+    with timer.stage("probability of improvement"):
+        poi = _poi(run_scores, variants, baseline, norm_tasks, settings, rng)
+    with timer.stage("performance profiles"):
+        profiles = _profiles(run_scores, variants, norm_tasks, settings, rng)
+    with timer.stage("sample-efficiency curves"):
+        sample_eff, x_kind = _sample_efficiency(aligned, variants, norm_tasks, task_scores, settings, rng)
+    if x_kind == "fraction":
+        notes.append(
+            "Tasks have different budgets: sample-efficiency curves use the fraction of each task's budget on the x axis."
+        )
+
+    factors: dict[str, list[str]] = {}
+    inc = runs[runs["variant"].isin(variants)]
+    for v in variants:
+        f = inc.loc[inc["variant"] == v, "factor"].dropna()
+        if len(f):
+            factors.setdefault(str(f.iloc[0]), []).append(v)
+    if not factors:
+        notes.append("No run records an ablation factor (run.json `factor`): no ablation figure.")
+
+    return Analysis(
+        settings=settings,
+        inputs=inputs,
+        loaded=loaded,
+        aligned=aligned,
+        summary=summary,
+        curves=curves,
+        run_scores=run_scores,
+        aggregates=aggregates,
+        poi=poi,
+        profiles=profiles,
+        sample_efficiency=sample_eff,
+        sample_efficiency_x=x_kind,
+        normalisation=norm,
+        baseline=baseline,
+        variants=variants,
+        factors=factors,
+        notes=notes,
+        timings=timings,
+    )
+
+
+def _default_baseline(aligned: pd.DataFrame, variants: list[str]) -> str:
+    """The variant sharing tasks with the most other variants' tasks (ties: first in sorted order)."""
+    task_sets = {v: set(aligned.loc[aligned["variant"] == v, "task"]) for v in variants}
+    shared = {v: sum(len(task_sets[v] & task_sets[w]) for w in variants if w != v) for v in variants}
+    return max(variants, key=lambda v: (shared[v], -variants.index(v)))
+
+
+def _child_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**63 - 1))
+
+
+def _per_task(
+    aligned: pd.DataFrame,
+    runs: pd.DataFrame,
+    task_scores: dict[str, Optional[TaskScores]],
+    settings: ReportSettings,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    rows, curve_frames, score_rows = [], [], []
+    excluded = runs[~runs["included"].astype(bool)]
+    for (task, variant), grp in aligned.groupby(["task", "variant"], sort=True):
+        wide = grp.pivot_table(index="run", columns="timesteps", values="eval_return_mean", aggfunc="first")
+        wide = wide.dropna(axis=1, how="any")
+        steps = wide.columns.to_numpy(np.int64)
+        mat = wide.to_numpy(float)
+        n_runs = mat.shape[0]
+        k = min(settings.final_k, mat.shape[1])
+        finals = final_return(mat, k)
+        aucs = area_under_curve(mat, steps)
+        point, low, high = stratified_bootstrap_ci(finals[:, None], lambda s: np.nanmean(s, axis=(-2, -1)), settings.reps,
+                                                   settings.confidence, _child_seed(rng))
+        m, lo, hi = bootstrap_mean_curve_ci(mat, settings.reps, settings.confidence, _child_seed(rng))
+        curve_frames.append(
+            pd.DataFrame({"task": task, "variant": variant, "timesteps": steps, "mean": m, "low": lo, "high": hi, "n_runs": n_runs})
+        )
+        s = task_scores.get(task)
+        norm_finals = (finals - s.random) / (s.reference - s.random) if s is not None else np.full(n_runs, np.nan)
+        ex = excluded[(excluded["task"] == task) & (excluded["variant"] == variant)]
+        seeds = grp.groupby("run")["seed"].first()
+        for run, f, nf, a in zip(wide.index, finals, norm_finals, aucs):
+            score_rows.append(
+                {"task": task, "variant": variant, "run": run, "seed": seeds[run], "final": f, "final_norm": nf, "auc": a}
+            )
+        rows.append(
+            {
+                "task": task,
+                "variant": variant,
+                "n_runs": n_runs,
+                "n_excluded": len(ex),
+                "n_diverged": int((ex["status"] == "diverged").sum()),
+                "final_mean": float(point),
+                "final_ci_low": float(low),
+                "final_ci_high": float(high),
+                "final_std": float(finals.std(ddof=1)) if n_runs > 1 else np.nan,
+                "max_of_mean": float(max_of_mean(mat)),
+                "auc_mean": float(aucs.mean()),
+                "final_norm_mean": float(np.mean(norm_finals)),
+                "last_step": int(steps[-1]),
+                "n_evals": len(steps),
+            }
+        )
+    # task/variant cells where every run was excluded still get a row (n_runs = 0)
+    present = {(r["task"], r["variant"]) for r in rows}
+    for (task, variant), ex in excluded.groupby(["task", "variant"], dropna=False):
+        if (task, variant) not in present and pd.notna(task):
+            rows.append(
+                {"task": task, "variant": variant, "n_runs": 0, "n_excluded": len(ex),
+                 "n_diverged": int((ex["status"] == "diverged").sum())}
+            )
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values(["task", "variant"]).reset_index(drop=True)
+    curves = pd.concat(curve_frames, ignore_index=True) if curve_frames else pd.DataFrame(
+        columns=["task", "variant", "timesteps", "mean", "low", "high", "n_runs"]
+    )
+    run_scores = pd.DataFrame(score_rows, columns=["task", "variant", "run", "seed", "final", "final_norm", "auc"])
+    return summary, curves, run_scores
+
+
+def score_matrix(run_scores: pd.DataFrame, variant: str, tasks: list[str], value: str = "final_norm") -> np.ndarray:
+    """``(n_runs_max, n_tasks)`` matrix of one variant's scores, NaN-padded where a task has fewer runs."""
+    vdf = run_scores[(run_scores["variant"] == variant) & run_scores["task"].isin(tasks)]
+    cols = [vdf.loc[vdf["task"] == t, value].to_numpy(float) for t in tasks]
+    n = max((len(c) for c in cols), default=0)
+    mat = np.full((n, len(tasks)), np.nan)
+    for j, c in enumerate(cols):
+        mat[: len(c), j] = c
+    return mat
+
+
+def _tasks_of(run_scores: pd.DataFrame, variant: str, tasks: list[str]) -> list[str]:
+    have = set(run_scores.loc[run_scores["variant"] == variant, "task"])
+    return [t for t in tasks if t in have]
+
+
+def _aggregates(run_scores: pd.DataFrame, variants: list[str], tasks: list[str], settings: ReportSettings,
+                rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for v in variants:
+        vt = _tasks_of(run_scores, v, tasks)
+        if not vt:
+            continue
+        mat = score_matrix(run_scores, v, vt)
+        point, low, high = stratified_bootstrap_ci(mat, all_aggregates, settings.reps, settings.confidence, _child_seed(rng))
+        for i, name in enumerate(AGGREGATES):
+            rows.append({"variant": v, "metric": name, "point": point[i], "low": low[i], "high": high[i],
+                         "n_tasks": len(vt), "n_runs": int(np.count_nonzero(~np.isnan(mat)))})
+    return pd.DataFrame(rows, columns=["variant", "metric", "point", "low", "high", "n_tasks", "n_runs"])
+
+
+def _poi(run_scores: pd.DataFrame, variants: list[str], baseline: Optional[str], tasks: list[str],
+         settings: ReportSettings, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    if baseline is None:
+        return pd.DataFrame(columns=["variant", "baseline", "point", "low", "high", "n_tasks"])
+    base_tasks = set(_tasks_of(run_scores, baseline, tasks))
+    for v in variants:
+        if v == baseline:
+            continue
+        common = [t for t in _tasks_of(run_scores, v, tasks) if t in base_tasks]
+        if not common:
+            continue
+        # Raw returns are fine here (the statistic is per task and scale free), but keep normalised for consistency.
+        x = score_matrix(run_scores, v, common)
+        y = score_matrix(run_scores, baseline, common)
+        point, low, high = stratified_bootstrap_ci((x, y), probability_of_improvement, settings.reps, settings.confidence,
+                                                   _child_seed(rng))
+        rows.append({"variant": v, "baseline": baseline, "point": float(point), "low": float(low), "high": float(high),
+                     "n_tasks": len(common)})
+    return pd.DataFrame(rows, columns=["variant", "baseline", "point", "low", "high", "n_tasks"])
+
+
+def _profiles(run_scores: pd.DataFrame, variants: list[str], tasks: list[str], settings: ReportSettings,
+              rng: np.random.Generator) -> pd.DataFrame:
+    vals = run_scores.loc[run_scores["task"].isin(tasks), "final_norm"].to_numpy(float)
+    vals = vals[np.isfinite(vals)]
+    if len(vals) == 0:
+        return pd.DataFrame(columns=["variant", "tau", "point", "low", "high"])
+    lo, hi = min(0.0, float(vals.min())), max(1.0, float(vals.max()))
+    taus = np.linspace(lo, hi, settings.n_taus)
+    frames = []
+    for v in variants:
+        vt = _tasks_of(run_scores, v, tasks)
+        if not vt:
+            continue
+        mat = score_matrix(run_scores, v, vt)
+        point, low, high = stratified_bootstrap_ci(mat, lambda s: run_score_distribution(s, taus), settings.reps,
+                                                   settings.confidence, _child_seed(rng))
+        frames.append(pd.DataFrame({"variant": v, "tau": taus, "point": point, "low": low, "high": high}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["variant", "tau", "point", "low", "high"])
+
+
+def _sample_efficiency(
+    aligned: pd.DataFrame,
+    variants: list[str],
+    tasks: list[str],
+    task_scores: dict[str, Optional[TaskScores]],
+    settings: ReportSettings,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, str]:
+    """Per-step IQM of normalised returns over all runs and tasks, with stratified-bootstrap bands."""
+    empty = pd.DataFrame(columns=["variant", "x", "point", "low", "high"])
+    if not tasks or aligned.empty:
+        return empty, "timesteps"
+    sub = aligned[aligned["task"].isin(tasks)]
+    grids = {t: task_grid(sub[sub["task"] == t]) for t in tasks}
+    same = len({(g[0], g[-1]) for g in grids.values() if len(g)}) == 1
+    npts = settings.n_curve_points
+    if same:
+        g0 = next(iter(grids.values()))
+        x = np.unique(np.linspace(g0[0], g0[-1], npts).round()) if len(g0) > npts else g0.astype(float)
+        x_kind = "timesteps"
+    else:
+        x = np.linspace(0.0, 1.0, npts)
+        x_kind = "fraction"
+    frames = []
+    for v in variants:
+        vsub = sub[sub["variant"] == v]
+        vt = [t for t in tasks if t in set(vsub["task"])]
+        if not vt:
+            continue
+        cols = []
+        for t in vt:
+            s = task_scores[t]
+            assert s is not None
+            tdf = vsub[vsub["task"] == t]
+            g = grids[t]
+            xt = x if x_kind == "timesteps" else g[0] + x * (g[-1] - g[0])
+            per_run = []
+            for _, rdf in tdf.groupby("run", sort=True):
+                y = np.interp(xt, rdf["timesteps"].to_numpy(float), rdf["eval_return_mean"].to_numpy(float))
+                per_run.append((y - s.random) / (s.reference - s.random))
+            cols.append(np.asarray(per_run))  # (n_runs_t, n_x)
+        n = max(c.shape[0] for c in cols)
+        data = np.full((len(x), n, len(vt)), np.nan)
+        for j, c in enumerate(cols):
+            data[:, : c.shape[0], j] = c.T
+        from analysis.metrics import aggregate_iqm
+
+        point, low, high = stratified_bootstrap_ci(data, aggregate_iqm, settings.reps, settings.confidence, _child_seed(rng))
+        frames.append(pd.DataFrame({"variant": v, "x": x, "point": point, "low": low, "high": high}))
+    return (pd.concat(frames, ignore_index=True) if frames else empty), x_kind
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------------------------
+@dataclass
+class _Block:
+    kind: str  # "h1" | "h2" | "p" | "table" | "figure" | "pre"
+    content: Any
+    caption: str = ""
+
+
+def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]]]:
+    """Draw every figure; returns (title, caption, {png, svg}) in report order."""
+    out: list[tuple[str, str, dict[str, Path]]] = []
+    variants = a.variants
+    conf = f"{a.settings.confidence:.0%}"
+
+    def add(name: str, title: str, caption: str, make: Callable[[], Any], empty_msg: Optional[str]) -> None:
+        fig = plots.placeholder(empty_msg) if empty_msg else make()
+        out.append((title, caption, plots.save(fig, fig_dir, name)))
+
+    add("learning_curves", "Learning curves",
+        f"Evaluation return vs environment steps, mean over seeds with {conf} bootstrap band (no band for single runs).",
+        lambda: plots.learning_curves(a.curves, variants), None if len(a.curves) else "no evaluation data")
+    norm_msg = None if len(a.aggregates) else "no normalised scores (no task with random/reference scores)"
+    for factor, fvars in sorted(a.factors.items()):
+        shown = ([a.baseline] if a.baseline and a.baseline not in fvars else []) + fvars
+        tab = a.aggregates[a.aggregates["variant"].isin(shown) & a.aggregates["metric"].isin(["IQM", "Mean"])]
+        add(f"ablation_{factor}", f"Ablation: {factor}",
+            f"Final normalised score (mean of the last {a.settings.final_k} evaluations) of the `{factor}` variants "
+            f"and {a.baseline}: IQM and mean over runs and tasks, {conf} stratified-bootstrap CIs.",
+            lambda tab=tab, shown=shown, factor=factor: plots.interval_plot(
+                tab, ["IQM", "Mean"], [v for v in shown if v in set(tab["variant"])], f"Ablation: {factor}"),
+            norm_msg)
+    add("aggregate_intervals", "Aggregate metrics",
+        f"Final normalised score over all runs and tasks, {conf} stratified-bootstrap CIs "
+        "(optimality gap: lower is better).",
+        lambda: plots.interval_plot(a.aggregates, list(AGGREGATES), [v for v in variants if v in set(a.aggregates["variant"])],
+                                    "Aggregate final normalised score"),
+        norm_msg)
+    add("probability_of_improvement", "Probability of improvement",
+        f"P(a run of the variant beats a run of {a.baseline} on a random task), tasks both ran, {conf} CI.",
+        lambda: plots.probability_of_improvement(a.poi, str(a.baseline)),
+        None if len(a.poi) else "no variant shares a normalised task with the baseline")
+    add("performance_profiles", "Performance profiles",
+        f"Fraction of runs with final normalised score > tau (averaged over tasks), {conf} CI bands.",
+        lambda: plots.band_curves(a.profiles.rename(columns={"tau": "x"}), [v for v in variants if v in set(a.profiles["variant"])],
+                                  "x", "normalised score tau", "fraction of runs with score > tau", "Performance profiles"),
+        None if len(a.profiles) else "no normalised scores")
+    xlabel = "environment steps" if a.sample_efficiency_x == "timesteps" else "fraction of the task's training budget"
+    add("sample_efficiency", "Sample efficiency",
+        f"IQM of normalised evaluation return over runs and tasks at each point of training, {conf} CI bands.",
+        lambda: plots.band_curves(a.sample_efficiency, [v for v in variants if v in set(a.sample_efficiency["variant"])],
+                                  "x", xlabel, "IQM normalised return", "Sample-efficiency curves", hline=1.0),
+        None if len(a.sample_efficiency) else "no normalised curves")
+    return out
+
+
+def _versions_table(runs: pd.DataFrame) -> pd.DataFrame:
+    recs = []
+    for v, grp in runs.groupby(runs["versions"].map(lambda d: json.dumps(d or {}, sort_keys=True))):
+        d = json.loads(v)
+        recs.append({"versions": ", ".join(f"{k}={val}" for k, val in d.items()) or "not recorded (zoo logs / curves)",
+                     "n_runs": len(grp)})
+    return pd.DataFrame(recs)
+
+
+def _settings_table(runs: pd.DataFrame) -> pd.DataFrame:
+    recs = []
+    inc = runs[runs["included"].astype(bool)]
+    for (variant, task), grp in inc.groupby(["variant", "task"], sort=True):
+        configs = grp["config"].map(lambda c: "; ".join(f"{k}={c[k]}" for k in sorted(c)) if c else "not recorded")
+        uniq = configs.unique()
+        recs.append({"variant": variant, "task": task, "n_runs": len(grp),
+                     "hyperparameters": uniq[0] + (f" (+{len(uniq) - 1} other settings)" if len(uniq) > 1 else "")})
+    return pd.DataFrame(recs)
+
+
+def _inventory_tables(a: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = a.loaded.runs
+    inv = a.loaded.inventory.to_frame()
+    status = runs["status"].fillna("unknown")
+    counts = pd.DataFrame(
+        [
+            {"what": "runs found", "count": len(runs)},
+            {"what": "runs used in the metrics", "count": int(runs["included"].astype(bool).sum())},
+            {"what": "excluded: failed", "count": int((status == "failed").sum())},
+            {"what": "excluded: diverged", "count": int((status == "diverged").sum())},
+            {"what": "excluded: incomplete (shorter than the task's other runs)", "count": int((runs["reason"] == "incomplete").sum())},
+            {"what": "excluded: other (unreadable/missing data, still running)",
+             "count": int((~runs["included"].astype(bool) & ~status.isin(["failed", "diverged"]) & (runs["reason"] != "incomplete")).sum())},
+            {"what": "warnings (handled, run kept)", "count": int((inv["level"] == "warning").sum()) if len(inv) else 0},
+            {"what": "training episodes (monitor files)", "count": len(a.loaded.episodes)},
+        ]
+    )
+    return counts, inv
+
+
+def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: Path) -> list[_Block]:
+    s = a.settings
+    b: list[_Block] = [_Block("h1", "DDPG benchmark report")]
+    b.append(_Block("p", f"Inputs: {', '.join(a.inputs)}. Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}."))
+    b.append(_Block("p",
+                    f"Variants: {', '.join(a.variants) or 'none'}; baseline: {a.baseline} (the variant named 'baseline', else "
+                    "--baseline, else the variant sharing the most tasks with the others). Tasks: {a.summary['task'].nunique()}. "
+                    f"Final return = mean of the last {s.final_k} evaluations of a run (fewer if it has fewer). "
+                    f"CIs: {s.confidence:.0%} percentile intervals of {s.reps} stratified-bootstrap replicates "
+                    f"(runs resampled within each task), numpy Generator seed {s.seed}. "
+                    "Aggregates (IQM = 25% trimmed mean, median, mean, optimality gap at 1) pool all runs and tasks of a "
+                    "variant, as in rliable (Agarwal et al. 2021); normalised score = (return - random) / (reference - random)."))
+    for note in a.notes:
+        b.append(_Block("p", "Note: " + note))
+    counts, inv = _inventory_tables(a)
+    b.append(_Block("h2", "Inventory"))
+    b.append(_Block("table", counts))
+    if len(inv):
+        b.append(_Block("table", inv, "Excluded runs and handled problems"))
+    b.append(_Block("h2", "Per task and variant (summary.csv)"))
+    b.append(_Block("table", a.summary, "max_of_mean = maximum over evaluations of the seed-mean curve (TD3 paper Table 1); "
+                                        "auc_mean = mean over runs of the average return over training."))
+    if len(a.aggregates):
+        b.append(_Block("h2", "Aggregate metrics (final normalised score)"))
+        b.append(_Block("table", a.aggregates))
+    if len(a.poi):
+        b.append(_Block("h2", f"Probability of improvement over {a.baseline}"))
+        b.append(_Block("table", a.poi))
+    b.append(_Block("h2", "Figures"))
+    for title, caption, paths in figures:
+        b.append(_Block("figure", paths, f"{title}: {caption}"))
+    b.append(_Block("h2", "Normalisation scores used"))
+    b.append(_Block("table", a.normalisation, "Sources: see analysis/scores.py."))
+    b.append(_Block("h2", "Settings of the runs"))
+    b.append(_Block("table", _settings_table(a.loaded.runs)))
+    b.append(_Block("h2", "Package versions of the runs"))
+    b.append(_Block("table", _versions_table(a.loaded.runs)))
+    b.append(_Block("p", f"Analysis environment: python {platform.python_version()}, numpy {np.__version__}, "
+                         f"pandas {pd.__version__}."))
+    timing = pd.DataFrame([{"stage": k, "seconds": round(v, 3)} for k, v in a.timings.items()])
+    b.append(_Block("h2", "Timing"))
+    b.append(_Block("table", timing))
+    return b
+
+
+def _fmt_table(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].map(lambda x: "" if pd.isna(x) else f"{x:.4g}" if abs(x) < 1e4 else f"{x:.6g}")
+    return out.astype(str)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "_(empty)_\n"
+    t = _fmt_table(df)
+    esc = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(esc(str(c)) for c in t.columns) + " |", "|" + "---|" * len(t.columns)]
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in t.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _render_md(blocks: list[_Block], out: Path) -> str:
+    parts = []
+    for bl in blocks:
+        if bl.kind == "h1":
+            parts.append(f"# {bl.content}\n")
+        elif bl.kind == "h2":
+            parts.append(f"## {bl.content}\n")
+        elif bl.kind == "p":
+            parts.append(f"{bl.content}\n")
+        elif bl.kind == "table":
+            if bl.caption:
+                parts.append(f"_{bl.caption}_\n")
+            parts.append(_md_table(bl.content))
+        elif bl.kind == "figure":
+            png = bl.content["png"].relative_to(out)
+            svg = bl.content["svg"].relative_to(out)
+            parts.append(f"![{bl.caption}]({png})\n\n{bl.caption} ([SVG]({svg}))\n")
+    return "\n".join(parts)
+
+
+_CSS = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+th{background:#eee}td:first-child,td:nth-child(2){text-align:left}figure{margin:1em 0}img{max-width:100%}
+figcaption{font-size:13px;color:#444}.cap{font-style:italic;font-size:13px}"""
+
+
+def _render_html(blocks: list[_Block]) -> str:
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>DDPG benchmark report</title>",
+             f"<style>{_CSS}</style></head><body>"]
+    for bl in blocks:
+        if bl.kind in ("h1", "h2"):
+            parts.append(f"<{bl.kind}>{html.escape(str(bl.content))}</{bl.kind}>")
+        elif bl.kind == "p":
+            parts.append(f"<p>{html.escape(str(bl.content))}</p>")
+        elif bl.kind == "table":
+            if bl.caption:
+                parts.append(f"<p class='cap'>{html.escape(bl.caption)}</p>")
+            parts.append(_fmt_table(bl.content).to_html(index=False, escape=True, border=0) if len(bl.content) else "<p>(empty)</p>")
+        elif bl.kind == "figure":
+            data = base64.b64encode(bl.content["png"].read_bytes()).decode("ascii")
+            parts.append(f"<figure><img alt='{html.escape(bl.caption)}' src='data:image/png;base64,{data}'/>"
+                         f"<figcaption>{html.escape(bl.caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
+    """Draw the figures and write ``report.md``, ``report.html``, ``summary.csv``, ``inventory.csv``,
+    ``aggregates.csv``, ``poi.csv``, ``run_scores.csv`` and ``figures/*.png|svg`` into ``out``.
+
+    :return: paths of the main outputs.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timer = _Timer(a.timings)
+    with timer.stage("figures"):
+        figures = _figures(a, out / "figures") if a.settings.figures else []
+    with timer.stage("write"):
+        a.summary.to_csv(out / "summary.csv", index=False)
+        a.loaded.inventory.to_frame().to_csv(out / "inventory.csv", index=False)
+        a.aggregates.to_csv(out / "aggregates.csv", index=False)
+        a.poi.to_csv(out / "poi.csv", index=False)
+        a.run_scores.to_csv(out / "run_scores.csv", index=False)
+        a.normalisation.to_csv(out / "normalisation.csv", index=False)
+        blocks = _blocks(a, figures, out)
+        (out / "report.md").write_text(_render_md(blocks, out), encoding="utf-8")
+        (out / "report.html").write_text(_render_html(blocks), encoding="utf-8")
+    return {"md": out / "report.md", "html": out / "report.html", "summary": out / "summary.csv", "figures": out / "figures"}
+
+
+def build_report(
+    paths: Union[PathLike, list[PathLike], LoadResult],
+    out: PathLike,
+    settings: Optional[ReportSettings] = None,
+) -> Analysis:
+    """:func:`analyse` then :func:`write_report`; returns the analysis (with ``timings`` per stage)."""
+    a = analyse(paths, settings)
+    write_report(a, out)
+    return a
