@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Union
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel, BasePolicy, ContinuousCritic
@@ -288,8 +289,8 @@ class LnMlpPolicy(TD3Policy):
             ("layer_norm_critic", layer_norm_critic),
             ("critic_late_action", critic_late_action),
         ):
-            # numpy bools (e.g. from a YAML/optuna sampler) are accepted, strings such as "False" are not
-            if not isinstance(value, (bool, int)) or value not in (0, 1):
+            # numpy bools (e.g. from an optuna sampler) are accepted; strings such as "False", None or ints are not
+            if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"LnMlpPolicy: {name} must be a bool, got {value!r}")
         # Set before TD3Policy.__init__, which calls _build() -> make_actor()/make_critic()
         self.layer_norm_actor = bool(layer_norm_actor)
