@@ -77,7 +77,10 @@ _CURVE_RE = re.compile(r"^(?:(?P<algo>[^_]+)_)?(?P<task>.+)_(?P<seed>\d+)$")
 # --------------------------------------------------------------------------------------------------------------
 # YAML with python tags
 # --------------------------------------------------------------------------------------------------------------
-class _ZooYamlLoader(yaml.SafeLoader):
+_SafeBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available (faster)
+
+
+class _ZooYamlLoader(_SafeBase):  # type: ignore[misc,valid-type]
     """Safe YAML loader that understands the python tags rl-zoo3 writes (no code is executed)."""
 
 
