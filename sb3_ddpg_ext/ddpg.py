@@ -1,0 +1,447 @@
+"""DDPG with target-policy noise variants ("target mu noising") and a fast update path.
+
+A drop-in subclass of :class:`stable_baselines3.DDPG`: same constructor arguments and defaults, same save format
+(models load with ``DDPG.load``; models that use no plugin-only feature also load in vanilla SB3), plus
+
+- target-policy noise on mu'(s') in the TD target, in the action space (TD3 smoothing, or the "naive" variant with
+  one epsilon shared by the batch) or in the target actor's parameter space (one perturbed target actor per update,
+  or an independent perturbation per transition);
+- ``update_mode``: ``"fast"`` (default), ``"exact"`` (SB3's numerics bit for bit) or ``"sb3"`` (SB3's own
+  ``TD3.train``, unchanged).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, ClassVar, Optional, TypeVar, Union
+
+import numpy as np
+import torch as th
+from stable_baselines3 import DDPG as SB3DDPG
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
+from stable_baselines3.td3.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, TD3Policy
+from stable_baselines3.td3.td3 import TD3
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.nn import functional as F
+
+from sb3_ddpg_ext.fast import TorchReplaySampler, foreach_polyak, frozen, fused_adam, own_parameters, supports_fast_sampling
+from sb3_ddpg_ext.policies import LnMlpPolicy
+
+__all__ = ["DDPG", "TARGET_NOISE_SAMPLINGS", "TARGET_NOISE_SPACES", "UPDATE_MODES", "perturbable_parameter_names"]
+
+SelfDDPG = TypeVar("SelfDDPG", bound="DDPG")
+
+TARGET_NOISE_SAMPLINGS = ("per_sample", "per_batch")
+TARGET_NOISE_SPACES = ("action", "parameter")
+UPDATE_MODES = ("fast", "exact", "sb3")
+
+# Upper bound on the number of perturbed-parameter floats held at once by per-sample parameter-space target noise
+# (batch rows x perturbed parameters); larger batches are processed in chunks of rows.
+_PER_SAMPLE_CHUNK_FLOATS = 1 << 24
+
+
+def _owned_by_layer_norm(module: nn.Module, name: str) -> bool:
+    owner_name, _, _ = name.rpartition(".")
+    owner = module.get_submodule(owner_name) if owner_name else module
+    return isinstance(owner, nn.LayerNorm)
+
+
+def perturbable_parameter_names(module: nn.Module) -> list[str]:
+    """
+    Names of the parameters that parameter-space target noise perturbs: every parameter of ``module`` (weights and
+    biases of all layers, output layer included) except LayerNorm gains and biases, as for parameter-space
+    exploration noise (Plappert et al., 2018).
+
+    :param module: The (target) actor.
+    :return: Dotted parameter names in ``named_parameters()`` order.
+    """
+    is_ln: Callable[[nn.Module, str], bool]
+    try:  # sb3_ddpg_ext.param_noise's helper, if present, is the single definition of "LayerNorm parameter"
+        from sb3_ddpg_ext.param_noise import is_layer_norm_param as is_ln
+    except ImportError:  # pragma: no cover - fallback with the same rule
+        is_ln = _owned_by_layer_norm
+    return [name for name, _ in module.named_parameters() if not is_ln(module, name)]
+
+
+def _clipped_normal_(tensor: th.Tensor, std: float, clip: float) -> th.Tensor:
+    tensor.normal_(0.0, std)
+    if math.isfinite(clip):
+        tensor.clamp_(-clip, clip)
+    return tensor
+
+
+class DDPG(SB3DDPG):
+    """
+    Deep Deterministic Policy Gradient (DDPG) with target-policy noise variants and a fast update path.
+
+    DDPG paper: https://arxiv.org/abs/1509.02971
+    Target policy smoothing (TD3): https://arxiv.org/abs/1802.09477 (Table 2 applies it to DDPG)
+    Parameter-space noise: https://arxiv.org/abs/1706.01905
+
+    Drop-in replacement for :class:`stable_baselines3.DDPG` (same arguments, defaults and save format). The TD
+    target is ``y = r + gamma (1 - d) min_i Q'_i(s', a')`` with
+
+    - ``target_policy_noise = 0`` (default): ``a' = mu'(s')``, vanilla DDPG;
+    - ``target_noise_space="action"``: ``a' = clip(mu'(s') + clip(eps, -c, c), -1, 1)``, ``eps ~ N(0, sigma^2)``
+      per action dimension, one ``eps`` per transition (``target_noise_sampling="per_sample"``, TD3 smoothing) or
+      one ``eps`` shared by the whole minibatch (``"per_batch"``, the naive variant);
+    - ``target_noise_space="parameter"``: ``a' = clip(mu'_{theta' + clip(E, -c, c)}(s'), -1, 1)``,
+      ``E ~ N(0, sigma^2)`` elementwise on every target-actor parameter except LayerNorm gains/biases; one perturbed
+      target actor per update (``"per_batch"``) or an independent perturbation per transition (``"per_sample"``,
+      computed with ``torch.func.vmap`` over batched weights). The clip ``c = target_noise_clip`` applies
+      elementwise to the weight noise (as it does to the action noise); ``target_noise_clip=float("inf")``
+      disables it. The outer ``clip(., -1, 1)`` is a no-op for SB3's tanh actors, kept for parity with TD3.
+
+    ``sigma = target_policy_noise`` in both spaces. The noise is drawn from torch's global generator, which
+    ``seed`` seeds (SB3's ``set_random_seed``), so action-space per-sample noise reproduces SB3's ``TD3`` exactly.
+
+    ``update_mode`` selects the implementation of ``train()`` (all three compute the same algorithm):
+
+    - ``"exact"``: SB3's numerics bit for bit (same batches, same single-tensor Adam, same RNG draws, including
+      the noise SB3's DDPG draws and clips to zero); faster than SB3 because the critic is frozen during the actor's
+      backward (SB3 computes critic weight gradients there and discards them) and the polyak update uses
+      ``torch._foreach_*`` (same arithmetic).
+    - ``"fast"`` (default): ``"exact"`` plus fused Adam (equal to single-tensor Adam up to float32 rounding),
+      replay sampling through zero-copy torch views (same batches bit for bit) and acting under
+      ``torch.inference_mode``; it skips the discarded noise draw of vanilla DDPG (only torch's global RNG stream
+      differs). Parts that do not apply fall back to the exact path one by one: a replay buffer other than the plain
+      ``ReplayBuffer`` (n-step, HER, dict observations) or ``VecNormalize`` -> ``replay_buffer.sample``; an
+      optimizer other than ``Adam``/``AdamW`` on CPU -> left as is.
+    - ``"sb3"``: SB3's ``TD3.train`` unchanged (only for action-space per-sample target noise, the mode SB3 has).
+
+    :param policy: The policy model to use (MlpPolicy, LnMlpPolicy, CnnPolicy, ...)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: learning rate for adam optimizer,
+        the same learning rate will be used for all networks (Q-Values, Actor and Value function)
+        it can be a function of the current progress remaining (from 1 to 0)
+    :param buffer_size: size of the replay buffer
+    :param learning_starts: how many steps of the model to collect transitions for before learning starts
+    :param batch_size: Minibatch size for each gradient update
+    :param tau: the soft update coefficient ("Polyak update", between 0 and 1)
+    :param gamma: the discount factor
+    :param train_freq: Update the model every ``train_freq`` steps. Alternatively pass a tuple of frequency and unit
+        like ``(5, "step")`` or ``(2, "episode")``.
+    :param gradient_steps: How many gradient steps to do after each rollout (see ``train_freq``)
+        Set to ``-1`` means to do as many gradient steps as steps done in the environment
+        during the rollout.
+    :param action_noise: the action noise type (None by default), this can help
+        for hard exploration problem. Cf common.noise for the different action noise type.
+    :param replay_buffer_class: Replay buffer class to use (for instance ``HerReplayBuffer``).
+        If ``None``, it will be automatically selected.
+    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
+    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
+        at a cost of more complexity.
+    :param n_steps: When n_step > 1, uses n-step return (with the NStepReplayBuffer) when updating the Q-value network.
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages (such as device or wrappers used), 2 for
+        debug messages
+    :param seed: Seed for the pseudo random generators (also seeds the target-policy noise)
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+        Setting it to auto, the code will be run on the GPU if possible.
+    :param target_policy_noise: Standard deviation sigma of the target-policy noise (action units of the scaled
+        [-1, 1] action space, or parameter units); 0 disables it (vanilla DDPG)
+    :param target_noise_clip: Elementwise clip c of the target-policy noise (``float("inf")``: no clip)
+    :param target_noise_sampling: ``"per_sample"`` (independent noise per transition) or ``"per_batch"`` (one noise
+        sample shared by the whole minibatch)
+    :param target_noise_space: ``"action"`` (noise on mu'(s')) or ``"parameter"`` (noise on the target actor's
+        weights, LayerNorm parameters excluded)
+    :param update_mode: ``"fast"``, ``"exact"`` or ``"sb3"`` (see above)
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+        "LnMlpPolicy": LnMlpPolicy,
+    }
+
+    # Tests set this to True to keep the last target noise in ``_last_target_noise`` (a tensor for the action space,
+    # a dict ``parameter name -> noise`` for the parameter space; per-sample parameter noise has a leading batch dim).
+    _record_target_noise: bool = False
+
+    def __init__(
+        self,
+        policy: Union[str, type[TD3Policy]],
+        env: Union[GymEnv, str],
+        learning_rate: Union[float, Schedule] = 1e-3,
+        buffer_size: int = 1_000_000,  # 1e6
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: Union[int, tuple[int, str]] = 1,
+        gradient_steps: int = 1,
+        action_noise: Optional[ActionNoise] = None,
+        replay_buffer_class: Optional[type[ReplayBuffer]] = None,
+        replay_buffer_kwargs: Optional[dict[str, Any]] = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        tensorboard_log: Optional[str] = None,
+        policy_kwargs: Optional[dict[str, Any]] = None,
+        verbose: int = 0,
+        seed: Optional[int] = None,
+        device: Union[th.device, str] = "auto",
+        target_policy_noise: float = 0.0,
+        target_noise_clip: float = 0.5,
+        target_noise_sampling: str = "per_sample",
+        target_noise_space: str = "action",
+        update_mode: str = "fast",
+        _init_setup_model: bool = True,
+    ):
+        super().__init__(
+            policy=policy,
+            env=env,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        self.target_policy_noise = target_policy_noise
+        self.target_noise_clip = target_noise_clip
+        self.target_noise_sampling = target_noise_sampling
+        self.target_noise_space = target_noise_space
+        self.update_mode = update_mode
+        self._validate_extension_args()
+        self._last_target_noise: Any = None
+        if _init_setup_model:
+            self._setup_model()
+
+    # ------------------------------------------------------------------ setup / validation
+    def _validate_extension_args(self) -> None:
+        for name in ("target_policy_noise", "target_noise_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+            if math.isnan(value) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        if not math.isfinite(self.target_policy_noise):
+            raise ValueError(f"target_policy_noise must be finite, got {self.target_policy_noise!r}")
+        self.target_policy_noise = float(self.target_policy_noise)
+        self.target_noise_clip = float(self.target_noise_clip)
+        for name, allowed in (
+            ("target_noise_sampling", TARGET_NOISE_SAMPLINGS),
+            ("target_noise_space", TARGET_NOISE_SPACES),
+            ("update_mode", UPDATE_MODES),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if (
+            self.update_mode == "sb3"
+            and self._target_noise_active()
+            and (self.target_noise_space != "action" or self.target_noise_sampling != "per_sample")
+        ):
+            raise ValueError(
+                f"update_mode='sb3' (SB3's own TD3.train) only has action-space per-sample target noise, got "
+                f"target_noise_space={self.target_noise_space!r}, target_noise_sampling={self.target_noise_sampling!r}; "
+                f"use update_mode='exact' or 'fast'"
+            )
+
+    def _target_noise_active(self) -> bool:
+        return self.target_policy_noise > 0 and self.target_noise_clip > 0
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._setup_fast_cache()
+
+    def _setup_fast_cache(self) -> None:
+        """Parameter lists used by the update (rebuilt whenever the policy object changes)."""
+        actor_params = list(self.actor.parameters())
+        self._cache_policy = self.policy
+        self._critic_own_params = own_parameters(self.critic, exclude=actor_params)
+        self._critic_params = list(self.critic.parameters())
+        self._critic_target_params = list(self.critic_target.parameters())
+        self._actor_params = actor_params
+        self._actor_target_params = list(self.actor_target.parameters())
+        self._perturbable_names = perturbable_parameter_names(self.actor_target)
+        self._sampler: Optional[TorchReplaySampler] = None
+
+    def _excluded_save_params(self) -> list[str]:
+        return [
+            *super()._excluded_save_params(),
+            "_cache_policy",
+            "_critic_own_params",
+            "_critic_params",
+            "_critic_target_params",
+            "_actor_params",
+            "_actor_target_params",
+            "_perturbable_names",
+            "_sampler",
+            "_last_target_noise",
+        ]
+
+    # ------------------------------------------------------------------ acting
+    def _sample_action(
+        self,
+        learning_starts: int,
+        action_noise: Optional[ActionNoise] = None,
+        n_envs: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.update_mode == "fast":
+            with th.inference_mode():
+                return super()._sample_action(learning_starts, action_noise, n_envs)
+        return super()._sample_action(learning_starts, action_noise, n_envs)
+
+    # ------------------------------------------------------------------ target actions
+    def _target_actions(self, next_observations: Any) -> th.Tensor:
+        """
+        The target actions ``a'`` of the TD target, with the configured target-policy noise (called under
+        ``th.no_grad()`` inside :meth:`train`). Tests wrap this method to inspect the noise actually applied.
+
+        :param next_observations: Batch of next observations ``s'``.
+        :return: ``a'``, shape ``(batch, action_dim)``, in the scaled [-1, 1] action space.
+        """
+        batch = next(iter(next_observations.values())) if isinstance(next_observations, dict) else next_observations
+        n_rows = batch.shape[0]
+        action_dim = int(np.prod(self.action_space.shape))  # type: ignore[arg-type]
+        sigma, clip = self.target_policy_noise, self.target_noise_clip
+        if not self._target_noise_active():
+            if self.update_mode != "fast":
+                # SB3's DDPG draws N(0, 0.1) noise then clips it to 0: consume the same draws so that torch's global
+                # RNG stream stays identical to SB3's (the values are discarded).
+                th.empty((n_rows, action_dim), device=self.device).normal_()
+            self._last_target_noise = None
+            return self.actor_target(next_observations).clamp(-1, 1)
+
+        if self.target_noise_space == "action":
+            shape = (n_rows, action_dim) if self.target_noise_sampling == "per_sample" else (1, action_dim)
+            noise = _clipped_normal_(th.empty(shape, device=self.device), sigma, clip)
+            if self._record_target_noise:
+                self._last_target_noise = noise
+            return (self.actor_target(next_observations) + noise).clamp(-1, 1)
+
+        params: dict[str, th.Tensor] = dict(self.actor_target.named_parameters())
+        if self.target_noise_sampling == "per_batch":
+            noise_dict = {name: _clipped_normal_(th.empty_like(params[name]), sigma, clip) for name in self._perturbable_names}
+            perturbed = {name: params[name] + noise_dict[name] for name in self._perturbable_names}
+            if self._record_target_noise:
+                self._last_target_noise = noise_dict
+            return functional_call(self.actor_target, perturbed, (next_observations,)).clamp(-1, 1)
+        return self._per_sample_parameter_actions(next_observations, params, n_rows, sigma, clip)
+
+    def _per_sample_parameter_actions(
+        self, next_observations: Any, params: dict[str, th.Tensor], n_rows: int, sigma: float, clip: float
+    ) -> th.Tensor:
+        names = self._perturbable_names
+        n_perturbed = sum(params[name].numel() for name in names)
+        chunk = max(1, min(n_rows, _PER_SAMPLE_CHUNK_FLOATS // max(n_perturbed, 1)))
+        actor = self.actor_target
+
+        def single(batched: dict[str, th.Tensor], obs: Any) -> th.Tensor:
+            obs_row = {k: v.unsqueeze(0) for k, v in obs.items()} if isinstance(obs, dict) else obs.unsqueeze(0)
+            return functional_call(actor, batched, (obs_row,)).squeeze(0)
+
+        outputs, recorded = [], []
+        for start in range(0, n_rows, chunk):
+            stop = min(n_rows, start + chunk)
+            noise_dict = {
+                name: _clipped_normal_(
+                    th.empty((stop - start, *params[name].shape), device=params[name].device, dtype=params[name].dtype),
+                    sigma,
+                    clip,
+                )
+                for name in names
+            }
+            batched = {name: params[name].unsqueeze(0) + noise_dict[name] for name in names}
+            if isinstance(next_observations, dict):
+                obs_chunk: Any = {k: v[start:stop] for k, v in next_observations.items()}
+            else:
+                obs_chunk = next_observations[start:stop]
+            outputs.append(vmap(single, in_dims=(0, 0), randomness="error")(batched, obs_chunk))
+            if self._record_target_noise:
+                recorded.append(noise_dict)
+        if self._record_target_noise:
+            self._last_target_noise = {name: th.cat([r[name] for r in recorded]) for name in names}
+        return th.cat(outputs).clamp(-1, 1)
+
+    # ------------------------------------------------------------------ training
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        if self.update_mode == "sb3":
+            TD3.train(self, gradient_steps, batch_size)
+            return
+        if getattr(self, "_cache_policy", None) is not self.policy:
+            self._setup_fast_cache()
+        fast = self.update_mode == "fast"
+        # Switch to train mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(True)
+        # Update learning rate according to lr schedule
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+
+        sampler: Optional[TorchReplaySampler] = None
+        if fast and supports_fast_sampling(self.replay_buffer, self._vec_normalize_env):
+            if self._sampler is None or not self._sampler.is_valid_for(self.replay_buffer):
+                self._sampler = TorchReplaySampler(self.replay_buffer, device=self.device)  # type: ignore[arg-type]
+            sampler = self._sampler
+
+        actor_losses, critic_losses = [], []
+        with fused_adam([self.actor.optimizer, self.critic.optimizer], enabled=fast):
+            for _ in range(gradient_steps):
+                self._n_updates += 1
+                replay_data: ReplayBufferSamples
+                if sampler is not None:
+                    replay_data = sampler.sample(batch_size)
+                else:
+                    replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+                # For n-step replay, discount factor is gamma**n_steps (when no early termination)
+                discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+
+                with th.no_grad():
+                    next_actions = self._target_actions(replay_data.next_observations)
+                    # Compute the next Q-values: min over all critics targets
+                    next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+                    next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+                    target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+                # Get current Q-values estimates for each critic network
+                current_q_values = self.critic(replay_data.observations, replay_data.actions)
+                critic_loss = sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
+                assert isinstance(critic_loss, th.Tensor)
+                critic_losses.append(critic_loss.item())
+
+                self.critic.optimizer.zero_grad()
+                critic_loss.backward()
+                self.critic.optimizer.step()
+
+                # Delayed policy updates
+                if self._n_updates % self.policy_delay == 0:
+                    # The critic's own weights get no gradient from the actor loss (SB3 computes and discards it)
+                    with frozen(self._critic_own_params):
+                        actor_loss = -self.critic.q1_forward(
+                            replay_data.observations, self.actor(replay_data.observations)
+                        ).mean()
+                        actor_losses.append(actor_loss.item())
+                        self.actor.optimizer.zero_grad()
+                        actor_loss.backward()
+                    self.actor.optimizer.step()
+
+                    foreach_polyak(self._critic_params, self._critic_target_params, self.tau)
+                    foreach_polyak(self._actor_params, self._actor_target_params, self.tau)
+                    # Copy running stats, see SB3 GH issue #996
+                    foreach_polyak(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
+                    foreach_polyak(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if len(actor_losses) > 0:
+            self.logger.record("train/actor_loss", np.mean(actor_losses))
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
