@@ -2,9 +2,10 @@
 
 Every class subclasses Stable-Baselines3's :class:`~stable_baselines3.common.noise.ActionNoise`, so it can be passed
 as ``action_noise=`` to SB3's ``DDPG`` / ``TD3`` (and wrapped in
-:class:`~stable_baselines3.common.noise.VectorizedActionNoise`). SB3 calls ``noise()`` once per environment step
-(after ``learning_starts``; before that actions are uniform random and no noise is drawn) and ``noise.reset()`` at
-the end of every episode and at the start of every ``learn()``.
+:class:`~stable_baselines3.common.noise.VectorizedActionNoise`). SB3 2.9 calls ``noise()`` once per (vectorised) environment
+step, including the uniform-random warm-up steps before ``learning_starts`` (``OffPolicyAlgorithm._sample_action``
+adds the noise to those actions too, then clips), and ``noise.reset()`` at the end of every episode and at the start
+of every ``learn()``.
 
 Classes
 
@@ -163,8 +164,9 @@ class GaussianActionNoise(_SeededActionNoise):
     ``sigma_t = sigma + (final_sigma - sigma) * min(t, decay_steps) / decay_steps``: ``sigma`` at the first call,
     ``final_sigma`` from call ``decay_steps`` on (the old rl-zoo ``LinearNormalActionNoise``; SB3 issue #846).
     The call counter is not reset by ``reset()`` (the schedule spans training, not an episode) and is saved with
-    the model. SB3 only calls the noise after ``learning_starts``; under ``VectorizedActionNoise`` each env copy
-    counts its own calls, i.e. the schedule spans ``decay_steps`` vectorised steps.
+    the model. SB3 2.9 calls the noise at every env step, warm-up steps included, so with one env ``t`` is the
+    number of env steps taken; under ``VectorizedActionNoise`` each env copy counts its own calls, i.e. the schedule
+    spans ``decay_steps`` vectorised steps (``decay_steps * n_envs`` transitions).
 
     :param mean: mean, scalar or per-dimension array
     :param sigma: (initial) standard deviation, scalar or per-dimension array, >= 0
