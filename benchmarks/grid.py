@@ -114,7 +114,7 @@ def format_summary(summary: GridSummary, parallel: int = 1, title: str = "") -> 
 class Progress:
     """A tqdm progress bar if tqdm is installed, else one plain line per finished run."""
 
-    def __init__(self, total: int, initial: int, parallel: int, stream: TextIO = sys.stderr, use_tqdm: bool = True) -> None:
+    def __init__(self, total: int, initial: int, parallel: int, stream: TextIO, use_tqdm: bool = True) -> None:
         self.total = total
         self.count = initial
         self.parallel = parallel
@@ -161,7 +161,7 @@ def run_suite(
     jobs: Optional[int] = None,
     dry_run: bool = False,
     redo_diverged: bool = False,
-    stream: TextIO = sys.stderr,
+    stream: Optional[TextIO] = None,
     use_tqdm: bool = True,
     **backend_options: Any,
 ) -> GridSummary:
@@ -175,12 +175,13 @@ def run_suite(
         parallelism)
     :param dry_run: print the commands of the runs to do, run nothing, write nothing
     :param redo_diverged: also redo runs that diverged
-    :param stream: where progress and summary go
+    :param stream: where progress and summary go (default: ``sys.stderr``)
     :param use_tqdm: use a tqdm bar when available
     :param backend_options: ``ray_address`` (ray); ``partition``, ``time_min``, ``cpus``, ``slurm_cluster``,
         ``wait`` (slurm)
     :return: the summary after the runs
     """
+    stream = sys.stderr if stream is None else stream
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     out = Path(out).resolve()
     specs = expand_grid(suite)

@@ -1,0 +1,396 @@
+"""Tests of the benchmark runner (``benchmarks``): grid expansion, validation, run folders, resume, backends.
+
+Fast tests check suites, commands and status bookkeeping without training. The ``slow`` tests run real zoo
+subprocesses on Pendulum-v1 with a budget of 200 steps and a [32, 32] net (each run is a few seconds of CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks.__main__ import USAGE_ERROR, main
+from benchmarks.grid import MAX_EXIT_STATUS, exit_status, format_summary, run_suite, summarize
+from benchmarks.runner import build_command, execute_run, read_run_json, run_hyperparams, run_status, write_json_atomic
+from benchmarks.suite import DIVERGENCE_CALLBACK, REPO_ROOT, expand_grid, list_suites, load_suite
+
+HYPERPARAMS = REPO_ROOT / "hyperparams" / "ddpg.yml"
+VARIANTS = REPO_ROOT / "hyperparams" / "variants.yml"
+
+RUN_JSON_KEYS = {
+    "suite",
+    "task",
+    "variant",
+    "factor",
+    "seed",
+    "algo",
+    "status",
+    "started",
+    "finished",
+    "wall_time_s",
+    "env_steps_per_s",
+    "n_timesteps",
+    "versions",
+    "git_commit",
+    "host",
+    "error_tail",
+}
+
+# Smallest real runs: 200 steps (100 random, then 100 gradient steps on batches of 32), one evaluation episode.
+TINY_OVERRIDES = {
+    "learning_starts": 100,
+    "batch_size": 32,
+    "buffer_size": 1000,
+    "policy_kwargs": {"net_arch": [32, 32]},
+}
+
+
+def write_suite(path: Path, **entries: Any) -> Path:
+    data: dict[str, Any] = {
+        "description": "test suite",
+        "hyperparams_file": str(HYPERPARAMS),
+        "variants_file": str(VARIANTS),
+        "tasks": {"Pendulum-v1": None},
+        "variants": ["baseline"],
+        "seeds": 1,
+        "n_timesteps": 200,
+        "eval_freq": 200,
+        "eval_episodes": 1,
+        "threads": 1,
+        "overrides": TINY_OVERRIDES,
+        "divergence_check_freq": 50,
+    }
+    data.update(entries)
+    data = {k: v for k, v in data.items() if v is not ...}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# --------------------------------------------------------------------------------------------- fast
+def test_grid_expansion(tmp_path):
+    suite_file = write_suite(
+        tmp_path / "grid.yml",
+        tasks={"Pendulum-v1": {"n_timesteps": 400, "eval_freq": 100}, "HalfCheetahBulletEnv-v0": None},
+        variants=["baseline", "ls_0", "ln_both", "noise_pink_0.3"],
+        seeds=[3, 1, 7],
+        n_timesteps=...,
+        overrides={"learning_starts": 123, "policy_kwargs": {"net_arch": [16, 16]}},
+    )
+    suite = load_suite(suite_file)
+    assert suite.name == "grid" and suite.n_runs == 2 * 4 * 3
+    runs = expand_grid(suite)
+    assert len(runs) == suite.n_runs
+    assert len({r.key for r in runs}) == len(runs)
+    # Seed-major order: the first len(tasks) * len(variants) runs are all seed 3.
+    assert [r.seed for r in runs[:8]] == [3] * 8 and [r.seed for r in runs[8:16]] == [1] * 8
+    by_key = {(r.task, r.variant, r.seed): r for r in runs}
+    base = by_key[("Pendulum-v1", "baseline", 3)]
+    assert base.run_dir(tmp_path / "out") == (tmp_path / "out" / "grid" / "Pendulum-v1" / "baseline" / "seed_3").resolve()
+    assert (base.algo, base.factor, base.n_timesteps, base.eval_freq) == ("ddpg", "baseline", 400, 100)
+    assert base.gym_packages == ()
+    # The suite's overrides change the baseline entry before the variant: a variant setting the same key wins.
+    assert base.hyperparams["learning_starts"] == 123
+    assert by_key[("Pendulum-v1", "ls_0", 3)].hyperparams["learning_starts"] == 0
+    assert by_key[("Pendulum-v1", "ls_0", 3)].factor == "learning_starts"
+    ln = by_key[("Pendulum-v1", "ln_both", 1)].hyperparams
+    assert ln["policy"] == "sb3_ddpg_ext.policies.LnMlpPolicy"
+    assert ln["policy_kwargs"] == {"net_arch": [16, 16], "layer_norm_actor": True, "layer_norm_critic": True}
+    pink = by_key[("Pendulum-v1", "noise_pink_0.3", 7)].hyperparams
+    assert "noise_type" not in pink and pink["callback"] == [{"sb3_ddpg_ext.zoo.ExplorationCallback": {"spec": "pink_0.3"}}]
+    # Budget of a task without one in the suite: the baseline file's n_timesteps (1e6 for HalfCheetahBullet).
+    bullet = by_key[("HalfCheetahBulletEnv-v0", "baseline", 7)]
+    assert bullet.n_timesteps == 1_000_000 and bullet.gym_packages == ("pybullet_envs_gymnasium",)
+    assert all(r.hyperparams["n_timesteps"] == r.n_timesteps for r in runs)
+
+
+def test_run_hyperparams_and_command(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yml", variants=["baseline", "noise_pink_0.3"], threads=2))
+    base, pink = expand_grid(suite)
+    run_dir = tmp_path / "run"
+    guard = {DIVERGENCE_CALLBACK: {"check_freq": 50, "marker_path": str(run_dir / "diverged.json")}}
+    assert run_hyperparams(base, run_dir)["callback"] == [guard]
+    # Appended to the variant's own callbacks, which stay first.
+    assert run_hyperparams(pink, run_dir)["callback"] == [
+        {"sb3_ddpg_ext.zoo.ExplorationCallback": {"spec": "pink_0.3"}},
+        guard,
+    ]
+    assert "callback" not in base.hyperparams  # the spec itself is not modified
+    argv, env = build_command(pink, run_dir)
+    assert argv[1:3] == ["-m", "sb3_ddpg_ext.train"]
+    joined = " ".join(argv)
+    for flag in (
+        f"--algo ddpg --env Pendulum-v1 -conf {run_dir / 'hyperparams.yml'}",
+        "-n 200 --seed 0",
+        f"-f {run_dir / 'logs'}",
+        "--eval-freq 200 --eval-episodes 1 --n-eval-envs 1 --vec-env dummy --num-threads 2",
+    ):
+        assert flag in joined
+    assert "--gym-packages" not in argv and "-P" not in argv
+    assert env == {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+
+
+@pytest.mark.parametrize(
+    ("entries", "match"),
+    [
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"tasks": {"Pendulum-v1": {"budget": 5}}}, r"tasks.Pendulum-v1.*unknown key 'budget'"),
+        ({"tasks": ["CartPole-v1"]}, r"tasks.CartPole-v1.*not in the baseline hyperparameter file"),
+        ({"variants": ["baseline", "noise_purple"]}, r"key 'variants': unknown variant 'noise_purple'"),
+        ({"variants": ["baseline", "baseline"]}, "key 'variants' has duplicates"),
+        ({"seeds": [0, 0]}, "key 'seeds' has duplicates"),
+        ({"seeds": [-1]}, "key 'seeds' entry must be an integer >= 0"),
+        ({"seeds": 0}, "key 'seeds' must be an integer >= 1"),
+        ({"seeds": "three"}, "key 'seeds' must be of type int or list"),
+        ({"threads": 0}, "key 'threads' must be an integer >= 1"),
+        ({"eval_freq": 500}, "eval_freq 500 > n_timesteps 200"),
+        ({"variants": ...}, "missing required key 'variants'"),
+        ({"hyperparams_file": "no/such/file.yml"}, "key 'hyperparams_file': file 'no/such/file.yml' not found"),
+        ({"overrides": [1, 2]}, "key 'overrides' must be of type dict"),
+    ],
+)
+def test_validation_errors_name_file_and_key(tmp_path, entries, match):
+    suite_file = write_suite(tmp_path / "bad.yml", **entries)
+    with pytest.raises(ValueError, match=match) as info:
+        load_suite(suite_file)
+    assert str(suite_file) in str(info.value)
+
+
+def test_validation_unregistered_env_and_malformed_files(tmp_path):
+    hyperparams = tmp_path / "hp.yml"
+    hyperparams.write_text(yaml.safe_dump({"NoSuchEnv-v0": {"policy": "MlpPolicy", "n_timesteps": 100}}))
+    suite_file = write_suite(tmp_path / "s.yml", hyperparams_file=str(hyperparams), tasks=["NoSuchEnv-v0"], eval_freq=50)
+    with pytest.raises(ValueError, match=r"tasks.NoSuchEnv-v0.*not registered in gymnasium"):
+        load_suite(suite_file)
+    assert load_suite(suite_file, check_envs=False).tasks[0].env_id == "NoSuchEnv-v0"
+    (tmp_path / "list.yml").write_text("- a\n- b\n")
+    with pytest.raises(ValueError, match="must be a mapping at top level"):
+        load_suite(tmp_path / "list.yml")
+    (tmp_path / "broken.yml").write_text("tasks: [a\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_suite(tmp_path / "broken.yml")
+    with pytest.raises(ValueError, match="neither a file nor a shipped suite"):
+        load_suite("no_such_suite")
+
+
+def test_shipped_suites_load_and_expand():
+    names = {path.stem for path in list_suites()}
+    assert {"smoke", "demo", "mujoco", "bullet"} <= names
+    assert {"noise", "target_noise", "learning_starts", "update_interval", "layer_norm"} <= names
+    for path in list_suites():
+        suite = load_suite(path)
+        runs = expand_grid(suite)
+        assert len(runs) == suite.n_runs > 0, path
+    for name in ("mujoco", "bullet"):
+        suite = load_suite(name)
+        assert len(suite.seeds) == 10 and {t.n_timesteps for t in suite.tasks} == {1_000_000}, name
+
+
+def _fake_run_json(run_dir: Path, **fields: Any) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "run.json", {"host": socket.gethostname(), **fields})
+
+
+def test_run_status_and_summary(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yml", seeds=6))
+    runs = expand_grid(suite)
+    out = tmp_path / "out"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _fake_run_json(runs[0].run_dir(out), status="done", wall_time_s=10.0)
+    _fake_run_json(runs[1].run_dir(out), status="failed", error_tail="boom\nValueError: bad kwarg")
+    _fake_run_json(runs[2].run_dir(out), status="diverged", error_tail="diverged at step 50")
+    _fake_run_json(runs[3].run_dir(out), status="running", worker_pid=os.getpid(), child_pid=None)
+    _fake_run_json(runs[4].run_dir(out), status="running", worker_pid=dead.pid, child_pid=dead.pid)
+    statuses = [run_status(r.run_dir(out)) for r in runs]
+    assert statuses == ["done", "failed", "diverged", "running", "stale", "pending"]
+    # Another host's running run cannot be checked: it stays running.
+    _fake_run_json(runs[4].run_dir(out), status="running", worker_pid=dead.pid, host="elsewhere")
+    assert run_status(runs[4].run_dir(out)) == "running"
+    summary = summarize(runs, out)
+    assert summary.total["done"] == 1 and summary.n_failed == 2 and summary.n_remaining == 3
+    assert exit_status(summary) == 2
+    # ETA = remaining 3 runs x 10 s / 2 parallel.
+    assert summary.eta_s(parallel=2) == pytest.approx(15.0)
+    table = format_summary(summary, parallel=2)
+    assert "ValueError: bad kwarg" in table and "remaining 3" in table and "ETA 0m15s" in table
+    summary.counts[None]["failed"] = 10_000
+    assert exit_status(summary) == MAX_EXIT_STATUS
+
+
+def test_cli_list_dry_run_status(tmp_path, capsys):
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "smoke:" in listed and "demo:" in listed and "INVALID" not in listed
+    suite_file = write_suite(tmp_path / "cli.yml", seeds=2)
+    out = tmp_path / "out"
+    assert main(["run", str(suite_file), "--out", str(out), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1") == 2 and "--seed 1" in err
+    assert not out.exists()  # a dry run writes nothing
+    assert main(["status", str(suite_file), "--out", str(out)]) == 0
+    assert "pending" in capsys.readouterr().out
+    assert main(["run", str(write_suite(tmp_path / "bad.yml", colour=1)), "--out", str(out)]) == USAGE_ERROR
+    assert "unknown key 'colour'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- slow
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_done_run(run_dir: Path, n_timesteps: int = 200) -> dict[str, Any]:
+    info = read_run_json(run_dir)
+    assert info is not None and info["status"] == "done", (run_dir, info)
+    assert set(info) >= RUN_JSON_KEYS
+    assert info["wall_time_s"] > 0 and info["env_steps_per_s"] == pytest.approx(n_timesteps / info["wall_time_s"])
+    assert info["versions"]["stable_baselines3"] and info["versions"]["torch"]
+    zoo_run = run_dir / "logs" / info["algo"] / f"{info['task']}_1"
+    assert sorted(p.name for p in (run_dir / "logs" / info["algo"]).iterdir()) == [f"{info['task']}_1"]
+    evaluations = np.load(zoo_run / "evaluations.npz")
+    assert evaluations["timesteps"].tolist() == [n_timesteps]
+    assert (zoo_run / "0.monitor.csv").is_file()
+    # The zoo's config.yml (an OrderedDict dump, not safe_load-able) records the divergence guard.
+    assert DIVERGENCE_CALLBACK in (zoo_run / info["task"] / "config.yml").read_text()
+    assert (zoo_run / info["task"] / "args.yml").is_file()
+    hyperparams = yaml.safe_load((run_dir / "hyperparams.yml").read_text())
+    assert list(hyperparams) == [info["task"]]
+    assert (run_dir / "command.txt").read_text().strip() == info["command"]
+    return info
+
+
+@pytest.mark.slow
+def test_local_end_to_end_bad_task_fails_cleanly_then_resume(tmp_path):
+    """Two real runs and one with a bad task (an env kwarg Pendulum does not take) on 2 jobs; then resume."""
+    suite_file = write_suite(
+        tmp_path / "e2e.yml",
+        tasks={"Pendulum-v1": None, "MountainCarContinuous-v0": {"overrides": {"env_kwargs": {"no_such_kwarg": 1}}}},
+        seeds=[0, 1],
+    )
+    suite = load_suite(suite_file)
+    out = tmp_path / "out"
+    summary = run_suite(suite, out=out, jobs=2, use_tqdm=False)
+    assert summary.total["done"] == 2 and summary.total["failed"] == 2 and exit_status(summary) == 2
+    runs = {(r.task, r.seed): r for r in expand_grid(suite)}
+    done = {seed: _check_done_run(runs[("Pendulum-v1", seed)].run_dir(out)) for seed in (0, 1)}
+    # Same seed -> same result; different seeds -> different results.
+    returns = {
+        seed: np.load(runs[("Pendulum-v1", seed)].run_dir(out) / "logs/ddpg/Pendulum-v1_1/evaluations.npz")["results"]
+        for seed in (0, 1)
+    }
+    assert not np.array_equal(returns[0], returns[1])
+    bad = read_run_json(runs[("MountainCarContinuous-v0", 0)].run_dir(out))
+    assert bad is not None and bad["status"] == "failed" and bad["returncode"] != 0
+    assert "no_such_kwarg" in bad["error_tail"]
+    # The copy-pasted command reproduces a run (same seed, same evaluation returns).
+    command = (runs[("Pendulum-v1", 0)].run_dir(out) / "command.txt").read_text().strip()
+    subprocess.run(command, shell=True, cwd=REPO_ROOT, check=True, capture_output=True)
+    rerun = np.load(runs[("Pendulum-v1", 0)].run_dir(out) / "logs/ddpg/Pendulum-v1_2/evaluations.npz")["results"]
+    np.testing.assert_array_equal(rerun, returns[0])
+    (runs[("Pendulum-v1", 0)].run_dir(out) / "logs/ddpg/Pendulum-v1_2").rename(tmp_path / "rerun")
+    # Resume: done runs are skipped (untouched), failed ones are redone (and fail again).
+    summary = run_suite(suite, out=out, jobs=2, use_tqdm=False)
+    assert summary.total["done"] == 2 and summary.total["failed"] == 2
+    for seed in (0, 1):
+        assert read_run_json(runs[("Pendulum-v1", seed)].run_dir(out)) == done[seed]
+    again = read_run_json(runs[("MountainCarContinuous-v0", 0)].run_dir(out))
+    assert again is not None and again["attempt"] == 2 and again["started"] > bad["started"]
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume(tmp_path):
+    """kill -9 the runner while the 2nd of 3 runs trains: its child dies, resume redoes only unfinished runs."""
+    suite_file = write_suite(tmp_path / "kill.yml", seeds=3)
+    out = tmp_path / "out"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "run", str(suite_file), "--out", str(out), "--jobs", "1", "--no-progress"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    runs = expand_grid(load_suite(suite_file))
+    first, second = runs[0].run_dir(out), runs[1].run_dir(out)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        info = read_run_json(second)
+        if run_status(first) == "done" and info is not None and info.get("child_pid"):
+            break
+        assert runner.poll() is None, "runner ended before it could be killed"
+        time.sleep(0.2)
+    else:
+        pytest.fail("the first run did not finish in time")
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    first_info = read_run_json(first)
+    first_eval = _sha(first / "logs/ddpg/Pendulum-v1_1/evaluations.npz")
+    child_pid = read_run_json(second)["child_pid"]  # type: ignore[index]
+    # PR_SET_PDEATHSIG: the train subprocess dies with the runner.
+    for _ in range(100):
+        if run_status(second) == "stale":
+            break
+        time.sleep(0.1)
+    assert run_status(second) == "stale"
+    assert not Path(f"/proc/{child_pid}").exists() or "Z" in Path(f"/proc/{child_pid}/stat").read_text().split()[2]
+    assert run_status(runs[2].run_dir(out)) == "pending"
+
+    summary = run_suite(suite_file, out=out, jobs=1, use_tqdm=False)
+    assert summary.total["done"] == 3 and exit_status(summary) == 0
+    # The finished run was not redone; its logs are intact; every run finished exactly once.
+    assert read_run_json(first) == first_info
+    assert _sha(first / "logs/ddpg/Pendulum-v1_1/evaluations.npz") == first_eval
+    attempts = [_check_done_run(r.run_dir(out))["attempt"] for r in runs]
+    assert attempts == [1, 2, 1]
+
+
+@pytest.fixture(scope="session")
+def local_ray(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_backend(tmp_path, local_ray):
+    suite_file = write_suite(tmp_path / "ray.yml", seeds=2)
+    out = tmp_path / "out"
+    summary = run_suite(suite_file, out=out, backend="ray", use_tqdm=False)
+    assert summary.total["done"] == 2
+    infos = [_check_done_run(r.run_dir(out)) for r in expand_grid(load_suite(suite_file))]
+    # Executed by Ray workers, not by this process.
+    assert all(info["worker_pid"] != os.getpid() for info in infos)
+
+
+@pytest.mark.slow
+def test_slurm_backend_submitit_local(tmp_path):
+    pytest.importorskip("submitit")
+    suite_file = write_suite(tmp_path / "slurm.yml", seeds=2)
+    out = tmp_path / "out"
+    summary = run_suite(
+        suite_file, out=out, backend="slurm", slurm_cluster="local", time_min=10, partition="ignored", use_tqdm=False
+    )
+    assert summary.total["done"] == 2
+    infos = [_check_done_run(r.run_dir(out)) for r in expand_grid(load_suite(suite_file))]
+    assert all(info["worker_pid"] != os.getpid() for info in infos)
+    assert (out / "slurm" / ".submitit").is_dir()
+
+
+def test_execute_run_start_failure_is_recorded(tmp_path):
+    """A train module that does not exist: the run is failed with the error, not an exception of the runner."""
+    suite = load_suite(write_suite(tmp_path / "s.yml", train_module="no_such_module_xyz"))
+    (spec,) = expand_grid(suite)
+    info = execute_run(spec, tmp_path / "out")
+    assert info["status"] == "failed" and "no_such_module_xyz" in info["error_tail"]
+    assert json.loads((spec.run_dir(tmp_path / "out") / "run.json").read_text())["status"] == "failed"
