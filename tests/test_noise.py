@@ -178,18 +178,29 @@ def test_ou_stationary_start_std_at_step_one():
     assert abs(r) < N_SE / np.sqrt(n_dims)  # SE of a correlation coefficient under independence: 1 / sqrt(n)
 
 
-def test_ou_autocorrelation_time_series():
-    """Lag-k autocorrelation (1 - theta dt)^k, estimated along time from stationary-started chains."""
+def measure_ou_acf(lags: tuple[int, ...] = (1, 2, 5, 10, 20)) -> list[tuple[int, float, float, float]]:
+    """Lag-k autocorrelation along time of stationary-started OU chains (theta = 1.5, dt = 0.1, a = 0.85).
+
+    :return: (k, estimate, expected a^k, standard error) per lag
+    """
     n_dims, length, theta, dt = 200, 2000, 1.5, 0.1
     a = 1 - theta * dt
     noise = OrnsteinUhlenbeckActionNoise(np.zeros(n_dims), 1.0, theta=theta, dt=dt, stationary_start=True, seed=0)
     x = rollout(noise, length)  # (length, n_dims), known mean 0
     n_total = n_dims * length
-    for k in (1, 2, 5, 10, 20):
+    out = []
+    for k in lags:
         r_k = np.sum(x[:-k] * x[k:]) / np.sum(x * x)
         # Bartlett's variance of the lag-k sample autocorrelation of an AR(1) process, with n_total samples
         var = ((1 + a**2) * (1 - a ** (2 * k)) / (1 - a**2) - 2 * k * a ** (2 * k)) / n_total
-        assert abs(r_k - a**k) < N_SE * np.sqrt(var), (k, r_k, a**k)
+        out.append((k, float(r_k), a**k, float(np.sqrt(var))))
+    return out
+
+
+def test_ou_autocorrelation_time_series():
+    """Lag-k autocorrelation (1 - theta dt)^k, estimated along time from stationary-started chains."""
+    for k, r_k, expected, se in measure_ou_acf():
+        assert abs(r_k - expected) < N_SE * se, (k, r_k, expected)
 
 
 def test_ou_autocorrelation_sb3_defaults_ensemble():
@@ -209,9 +220,11 @@ def test_ou_autocorrelation_sb3_defaults_ensemble():
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
-def test_colored_psd_slope(beta: float):
-    """Log-log slope of the averaged periodogram is -beta over the band f in [1/n, 1/4]."""
+def measure_psd_slope(beta: float) -> tuple[float, float]:
+    """Log-log slope of the periodogram averaged over 512 sequences (length 512), fitted over f in [1/n, 1/4].
+
+    :return: (slope, standard error)
+    """
     seq_len, action_dim, n_episodes = 512, 32, 16
     noise = ColoredActionNoise(beta, 1.0, seq_len, action_dim, seed=0)
     x = episodes(noise, n_episodes, seq_len)  # (episodes, seq_len, dims)
@@ -225,11 +238,21 @@ def test_colored_psd_slope(beta: float):
     # each band bin's periodogram is an exponential variable, independent across bins and sequences: the log of a
     # mean of m of them has variance ~1/m, so the least-squares slope has SE sqrt(1 / (m * sum((log_f - mean)^2)))
     se = np.sqrt(1.0 / (m * np.sum((log_f - log_f.mean()) ** 2)))
-    assert abs(slope + beta) < N_SE * se, (slope, se)
+    return float(slope), float(se)
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
-def test_colored_unit_variance_times_sigma(beta: float):
+def test_colored_psd_slope(beta: float):
+    """Log-log slope of the averaged periodogram is -beta over the band f in [1/n, 1/4]."""
+    slope, se = measure_psd_slope(beta)
+    assert abs(slope + beta) < N_SE * se, (slope, se)
+
+
+def measure_colored_moments(beta: float) -> tuple[float, float, float, float]:
+    """Mean of (x - mean)^2 / sigma^2 and of (x - mean) / sigma over 512 sequences of 256 steps.
+
+    :return: (mean square, its SE, mean, its SE), SEs from the spread of independent per-sequence replicates
+    """
     seq_len, action_dim, n_episodes = 256, 16, 32
     sigma = np.linspace(0.1, 1.0, action_dim)
     mean = np.linspace(-0.5, 0.5, action_dim)
@@ -240,16 +263,27 @@ def test_colored_unit_variance_times_sigma(beta: float):
     # the replicate means of z^2 (and z) to 1 (and 0) with the SE of their spread
     msq = (z**2).mean(axis=1).ravel()
     mz = z.mean(axis=1).ravel()
-    assert abs(msq.mean() - 1.0) < N_SE * msq.std(ddof=1) / np.sqrt(msq.size), msq.mean()
-    assert abs(mz.mean()) < N_SE * mz.std(ddof=1) / np.sqrt(mz.size)
+    return (
+        float(msq.mean()),
+        float(msq.std(ddof=1) / np.sqrt(msq.size)),
+        float(mz.mean()),
+        float(mz.std(ddof=1) / np.sqrt(mz.size)),
+    )
 
 
-@pytest.mark.parametrize("seq_len", [1, 2, 3, 8, 9])
-def test_colored_sequences_unit_variance_short_lengths(seq_len: int):
-    """The exact normalisation (DC and Nyquist terms included) holds for odd, even and tiny lengths."""
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+def test_colored_unit_variance_times_sigma(beta: float):
+    msq, msq_se, mz, mz_se = measure_colored_moments(beta)
+    assert abs(msq - 1.0) < N_SE * msq_se, msq
+    assert abs(mz) < N_SE * mz_se, mz
+
+
+@pytest.mark.parametrize(("seq_len", "fmin"), [(1, 0.0), (2, 0.0), (3, 0.0), (8, 0.0), (9, 0.0), (64, 0.1)])
+def test_colored_sequences_unit_variance_short_lengths(seq_len: int, fmin: float):
+    """The exact normalisation (DC and Nyquist terms included) holds for odd, even and tiny lengths, and a cutoff."""
     n = 40_000
     for beta in (0.0, 1.0, 2.0):
-        x = colored_noise_sequences(beta, seq_len, n, np.random.default_rng(0))
+        x = colored_noise_sequences(beta, seq_len, n, np.random.default_rng(0), fmin=fmin)
         assert x.shape == (n, seq_len)
         # each column: n i.i.d. N(0, 1) samples; SE of the variance = sqrt(2 / (n - 1))
         np.testing.assert_array_less(np.abs(x.var(axis=0, ddof=1) - 1.0), N_SE * np.sqrt(2.0 / (n - 1)))
@@ -289,10 +323,12 @@ def test_colored_new_sequence_after_reset():
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ALL_SPECS)
-@pytest.mark.parametrize("via", ["make_action_noise", "sb3_wrap"])
-def test_cross_env_correlation_zero(spec: str, via: str):
-    """Every env of a VectorizedActionNoise has its own stream (the reference pink-noise integration does not)."""
+def measure_cross_env_correlation(spec: str, via: str) -> tuple[float, float]:
+    """Mean over 256 (episode, dim) replicates of mean_t z_env0 * z_env1 for a 2-env VectorizedActionNoise.
+
+    :param via: "make_action_noise" (n_envs=2) or "sb3_wrap" (``VectorizedActionNoise(base, 2)`` as SB3 does)
+    :return: (estimate, standard error from the replicate spread)
+    """
     seq_len, action_dim, n_episodes = 128, 8, 32
     if via == "make_action_noise":
         vec = make_action_noise(spec, action_dim, n_envs=2, seed=0, seq_len=seq_len)
@@ -306,7 +342,14 @@ def test_cross_env_correlation_zero(spec: str, via: str):
     assert not np.allclose(x[:, :, 0], x[:, :, 1])
     # replicate statistic per (episode, dim): mean over steps of z_env0 * z_env1; 0 in expectation if independent
     c = (z[:, :, 0] * z[:, :, 1]).mean(axis=1).ravel()
-    assert abs(c.mean()) < N_SE * c.std(ddof=1) / np.sqrt(c.size), c.mean()
+    return float(c.mean()), float(c.std(ddof=1) / np.sqrt(c.size))
+
+
+@pytest.mark.parametrize(("spec", "via"), [(spec, "sb3_wrap") for spec in ALL_SPECS] + [("pink_0.3", "make_action_noise")])
+def test_cross_env_correlation_zero(spec: str, via: str):
+    """Every env of a VectorizedActionNoise has its own stream (the reference pink-noise integration does not)."""
+    c, se = measure_cross_env_correlation(spec, via)
+    assert abs(c) < N_SE * se, (c, se)
 
 
 def test_vectorized_reset_only_resets_given_env():
@@ -510,3 +553,38 @@ def test_sb3_multi_env_wrap_gives_independent_streams():
     assert isinstance(vec, VectorizedActionNoise)  # SB3 wrapped it with deep copies
     x = rollout(vec, 200)
     assert not np.allclose(x[:, 0], x[:, 1])
+
+
+if __name__ == "__main__":
+    # Print the measured statistics behind the assertions above: python tests/test_noise.py
+    for beta in (0.0, 1.0, 2.0):
+        slope, se = measure_psd_slope(beta)
+        msq, msq_se, mz, mz_se = measure_colored_moments(beta)
+        print(
+            f"coloured beta={beta}: PSD slope {slope:.4f} (target {-beta}, SE {se:.4f}); "
+            f"E[z^2] {msq:.4f} (SE {msq_se:.4f}); E[z] {mz:.4f} (SE {mz_se:.4f})"
+        )
+    for k, r_k, expected, se in measure_ou_acf():
+        print(f"OU theta=1.5 dt=0.1: lag {k} autocorrelation {r_k:.4f} (target {expected:.4f}, SE {se:.4f})")
+    for spec in ALL_SPECS:
+        for via in ("make_action_noise", "sb3_wrap"):
+            c, se = measure_cross_env_correlation(spec, via)
+            print(f"cross-env correlation {spec} via {via}: {c:+.4f} (SE {se:.4f})")
+    g = rollout(GaussianActionNoise([0.5, -1.0, 0.0], [0.1, 1.0, 2.0], seed=0), 20_000)
+    print(f"Gaussian mean {g.mean(axis=0).round(4)} (target [0.5, -1, 0]), std {g.std(axis=0, ddof=1).round(4)}")
+    ou = rollout(OrnsteinUhlenbeckActionNoise(np.zeros(20_000), 1.0, seed=0), 100)
+    print(f"OU x0=0, sigma=1: std at steps 1/10/100 = {ou[0].std():.4f} / {ou[9].std():.4f} / {ou[99].std():.4f}")
+    ou_st = rollout(OrnsteinUhlenbeckActionNoise(np.zeros(20_000), 1.0, stationary_start=True, seed=0), 100)
+    print(
+        f"OU stationary_start, sigma=1: std at steps 1/100 = {ou_st[0].std():.4f} / {ou_st[99].std():.4f} "
+        f"(sigma / sqrt(2 theta) = {1 / np.sqrt(0.3):.4f})"
+    )
+    ou_d = rollout(OrnsteinUhlenbeckActionNoise(np.zeros(20_000), 1.0, stationary_start=True, seed=1), 501)
+    for k in (100, 500):
+        print(f"OU defaults: corr(x_1, x_{1 + k}) = {np.corrcoef(ou_d[0], ou_d[k])[0, 1]:.4f} (target {0.9985**k:.4f})")
+    ou_l = OrnsteinUhlenbeckActionNoise(np.zeros(20_000), 1.0, theta=1.5, dt=0.1, seed=0)
+    rollout(ou_l, 300)
+    print(
+        f"OU theta=1.5 dt=0.1 long-run std {ou_l().std():.4f} (exact {float(ou_l.stationary_std[0]):.4f}, "
+        f"continuous approx {1 / np.sqrt(3):.4f})"
+    )
