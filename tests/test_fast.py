@@ -1,0 +1,246 @@
+"""Tests for the fast update path (issue 9): exact mode == SB3 bit for bit, fast mode within a stated tolerance,
+exact building blocks, fallbacks, and vanilla-SB3 loading of our saved models."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import DDPG as SB3DDPG
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.utils import polyak_update
+from torch import nn
+
+from sb3_ddpg_ext.ddpg import DDPG
+from sb3_ddpg_ext.fast import TorchReplaySampler, foreach_polyak, frozen, fused_adam, own_parameters, supports_fast_sampling
+from sb3_ddpg_ext.policies import LnMlpPolicy
+
+# Fast mode = exact mode + fused Adam, whose per-step result differs from single-tensor Adam by float32 rounding
+# (~1e-7 relative). Measured max |difference| after 40 updates of these [32, 32] nets: ~1e-7 (parameters are O(1)).
+# 1e-5 leaves two orders of magnitude for accumulation while still catching any real numerical difference (one wrong
+# update moves parameters by ~lr = 1e-3).
+FAST_TOL = 1e-5
+
+CONFIGS = {
+    "plain": ("MlpPolicy", {}, {}),
+    "layer_norm": (LnMlpPolicy, {}, {}),
+    "target_noise": ("MlpPolicy", {}, {"target_policy_noise": 0.2, "target_noise_clip": 0.5}),
+    "n_critics_2": ("MlpPolicy", {"n_critics": 2}, {}),
+    "n_critics_2_target_noise_ln": (LnMlpPolicy, {"n_critics": 2}, {"target_policy_noise": 0.2, "target_noise_clip": 0.5}),
+}
+
+
+def build(cls, policy, policy_kwargs, algo_kwargs, **extra):
+    model = cls(
+        policy,
+        "Pendulum-v1",
+        learning_starts=100,
+        batch_size=32,
+        seed=7,
+        policy_kwargs={"net_arch": [32, 32], **policy_kwargs},
+        **extra,
+    )
+    for name, value in algo_kwargs.items():  # SB3's DDPG has no constructor argument for these: set the attributes
+        setattr(model, name, value)
+    return model
+
+
+def trained(cls, config, n_updates=40, **extra):
+    """Fill the buffer (100 random steps, no update), then n_updates gradient steps on fixed numpy/torch seeds."""
+    policy, policy_kwargs, algo_kwargs = CONFIGS[config]
+    model = build(cls, policy, policy_kwargs, algo_kwargs, **extra)
+    model.learn(100)
+    np.random.seed(123)
+    th.manual_seed(123)
+    model.train(n_updates, batch_size=32)
+    return model
+
+
+def params(model) -> list[th.Tensor]:
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+def max_diff(a, b) -> float:
+    return max((p - q).abs().max().item() for p, q in zip(params(a), params(b), strict=True))
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_exact_mode_equals_sb3_bit_for_bit(config):
+    ref = trained(SB3DDPG, config)
+    ours = trained(DDPG, config, update_mode="exact")
+    assert ours._n_updates == ref._n_updates == 40
+    assert max_diff(ref, ours) == 0.0
+    for opt_ref, opt_ours in ((ref.actor.optimizer, ours.actor.optimizer), (ref.critic.optimizer, ours.critic.optimizer)):
+        for s_ref, s_ours in zip(opt_ref.state_dict()["state"].values(), opt_ours.state_dict()["state"].values()):
+            assert th.equal(s_ref["exp_avg"], s_ours["exp_avg"]) and th.equal(s_ref["exp_avg_sq"], s_ours["exp_avg_sq"])
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_fast_mode_within_tolerance_of_sb3(config):
+    ref = trained(SB3DDPG, config)
+    ours = trained(DDPG, config, update_mode="fast")
+    assert ours._sampler is not None, "plain ReplayBuffer: the fast sampler is used"
+    diff = max_diff(ref, ours)
+    assert diff < FAST_TOL, diff
+    # and the run did move the parameters far more than the tolerance (the comparison is not vacuous)
+    start = build(DDPG, *CONFIGS[config])
+    assert max_diff(start, ours) > 100 * FAST_TOL
+
+
+def test_fast_mode_falls_back_for_n_step_buffer():
+    """n-step returns use SB3's NStepReplayBuffer: fast mode must use its sampler (same batches), not ours."""
+    ref = trained(SB3DDPG, "plain", n_steps=3)
+    ours = trained(DDPG, "plain", n_steps=3, update_mode="fast")
+    assert ours._sampler is None
+    assert max_diff(ref, ours) < FAST_TOL
+    exact = trained(DDPG, "plain", n_steps=3, update_mode="exact")
+    assert max_diff(ref, exact) == 0.0
+
+
+def test_fast_mode_non_adam_optimizer_is_exact():
+    """An optimizer fused Adam cannot stand in for (SGD) is left alone: fast mode is then bit-exact."""
+    kwargs = {"policy_kwargs": {"net_arch": [32, 32], "optimizer_class": th.optim.SGD}}
+    models = []
+    for cls, extra in ((SB3DDPG, {}), (DDPG, {"update_mode": "fast"})):
+        model = cls("MlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=32, seed=7, **kwargs, **extra)
+        model.learn(100)
+        np.random.seed(1)
+        model.train(30, batch_size=32)
+        models.append(model)
+    assert max_diff(*models) == 0.0
+
+
+def test_exact_mode_with_parameter_noise_callback_equals_sb3():
+    """Parameter-space exploration only changes acting: with the same callback, exact mode == SB3 over a full learn()."""
+    from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
+
+    results = []
+    for cls, extra in ((SB3DDPG, {}), (DDPG, {"update_mode": "exact"})):
+        model = cls("LnMlpPolicy" if cls is DDPG else LnMlpPolicy, "Pendulum-v1", learning_starts=50, batch_size=32, seed=5,
+                    policy_kwargs={"net_arch": [32, 32]}, **extra)  # fmt: skip
+        callback = ParameterNoiseCallback(adaptation_interval=20, seed=1)
+        model.learn(150, callback=callback)
+        assert callback.n_adaptations > 0 and model._n_updates == 100
+        results.append(model)
+    assert max_diff(*results) == 0.0
+
+
+def test_fast_mode_runs_parameter_noise_callback():
+    from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
+
+    model = DDPG("LnMlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=32, seed=5, policy_kwargs={"net_arch": [32, 32]})
+    callback = ParameterNoiseCallback(adaptation_interval=20, seed=1)
+    model.learn(120, callback=callback)
+    assert model.update_mode == "fast" and model._sampler is not None
+    assert callback.n_adaptations > 0 and model._n_updates == 70
+    assert "_sample_action" not in model.__dict__, "the callback's acting hook is removed after learn()"
+
+
+# ----------------------------------------------------------------------------- building blocks
+@pytest.mark.parametrize("n_envs, optimize_memory_usage, full", [(1, False, False), (2, False, True), (3, True, True)])
+def test_torch_sampler_matches_replay_buffer_sample(n_envs, optimize_memory_usage, full):
+    rng = np.random.default_rng(0)
+    obs_space = spaces.Box(-5, 5, shape=(4,), dtype=np.float32)
+    act_space = spaces.Box(-1, 1, shape=(2,), dtype=np.float32)
+    buffer = ReplayBuffer(
+        50, obs_space, act_space, device="cpu", n_envs=n_envs, optimize_memory_usage=optimize_memory_usage,
+        handle_timeout_termination=not optimize_memory_usage,
+    )  # fmt: skip
+    for _ in range(60 if full else 20):
+        done = rng.random(n_envs) < 0.2
+        infos = [{"TimeLimit.truncated": bool(rng.random() < 0.5)} for _ in range(n_envs)]
+        buffer.add(
+            rng.normal(size=(n_envs, 4)).astype(np.float32), rng.normal(size=(n_envs, 4)).astype(np.float32),
+            rng.uniform(-1, 1, size=(n_envs, 2)).astype(np.float32), rng.normal(size=n_envs).astype(np.float32), done, infos,
+        )  # fmt: skip
+    sampler = TorchReplaySampler(buffer)
+    for _ in range(3):
+        np.random.seed(11)
+        expected = buffer.sample(64)
+        state_after_sb3 = np.random.get_state()[1].copy()
+        np.random.seed(11)
+        got = sampler.sample(64)
+        assert np.array_equal(np.random.get_state()[1], state_after_sb3), "same numpy RNG consumption as SB3"
+        for name in ("observations", "actions", "next_observations", "dones", "rewards"):
+            assert getattr(got, name).dtype == getattr(expected, name).dtype
+            assert th.equal(getattr(got, name), getattr(expected, name)), name
+        assert got.discounts is None
+    # views stay valid as the buffer fills: a new transition is visible without rebuilding
+    assert sampler.is_valid_for(buffer)
+    buffer.observations[0] += 1.0
+    assert th.equal(sampler._obs[0:n_envs], th.from_numpy(buffer.observations[0]))
+
+
+def test_supports_fast_sampling_only_plain_buffers():
+    from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer
+
+    box = spaces.Box(-1, 1, (2,))
+    assert supports_fast_sampling(ReplayBuffer(10, box, box))
+    assert not supports_fast_sampling(ReplayBuffer(10, box, box), vec_normalize_env=object())
+    assert not supports_fast_sampling(NStepReplayBuffer(10, box, box))
+    assert not supports_fast_sampling(DictReplayBuffer(10, spaces.Dict({"a": box}), box))
+    with pytest.raises(ValueError, match="buffer"):
+        TorchReplaySampler(NStepReplayBuffer(10, box, box))  # type: ignore[arg-type]
+
+
+def test_foreach_polyak_equals_sb3_polyak_bit_for_bit():
+    gen = th.Generator().manual_seed(0)
+    src = [th.randn(17, 5, generator=gen), th.randn(5, generator=gen), th.randn(300, 400, generator=gen)]
+    tgt_a = [th.randn(t.shape, generator=gen) for t in src]
+    tgt_b = [t.clone() for t in tgt_a]
+    for tau in (0.005, 0.3, 1.0):
+        polyak_update(src, tgt_a, tau)
+        foreach_polyak(src, tgt_b, tau)
+        assert all(th.equal(a, b) for a, b in zip(tgt_a, tgt_b))
+    with pytest.raises(ValueError, match="lengths"):
+        foreach_polyak(src, tgt_b[:2], 0.1)
+
+
+def test_frozen_critic_keeps_shared_extractor_trainable():
+    actor, critic_head = nn.Linear(3, 3), nn.Linear(3, 1)
+    critic = nn.Sequential(actor, critic_head)  # the actor's layer plays the role of a shared features extractor
+    own = own_parameters(critic, exclude=actor.parameters())
+    assert {id(p) for p in own} == {id(p) for p in critic_head.parameters()}
+    with frozen(own):
+        loss = critic(th.ones(2, 3)).sum()
+        loss.backward()
+    assert critic_head.weight.grad is None and actor.weight.grad is not None
+    assert all(p.requires_grad for p in critic.parameters())
+
+
+def test_fused_adam_context_restores_flags():
+    net = nn.Linear(4, 2)
+    adam, sgd = th.optim.Adam(net.parameters()), th.optim.SGD(net.parameters(), lr=0.1)
+    before = [(g["fused"], g["foreach"]) for g in adam.param_groups]
+    with fused_adam([adam, sgd]) as status:
+        assert status == [True, False]
+        assert adam.param_groups[0]["fused"] is True
+        net(th.ones(1, 4)).sum().backward()
+        adam.step()
+    assert [(g["fused"], g["foreach"]) for g in adam.param_groups] == before
+    with fused_adam([adam], enabled=False) as status:
+        assert status == [False] and not adam.param_groups[0]["fused"]
+
+
+# ----------------------------------------------------------------------------- vanilla SB3 compatibility
+def test_fast_model_loads_in_vanilla_sb3_without_plugin(tmp_path, monkeypatch):
+    """A model trained by our class (fast mode, no plugin-only feature) loads with stable_baselines3.DDPG.load even
+    when sb3_ddpg_ext cannot be imported, with the same parameters and SB3's optimizer flags."""
+    model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=32, seed=0, policy_kwargs={"net_arch": [32, 32]})
+    model.learn(100)
+    path = tmp_path / "ours.zip"
+    model.save(path)
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    for name in [m for m in sys.modules if m == "sb3_ddpg_ext" or m.startswith("sb3_ddpg_ext.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # any import of the plugin now fails
+    vanilla = SB3DDPG.load(path, env=model.get_env())
+    assert type(vanilla) is SB3DDPG
+    assert max_diff(model, vanilla) == 0.0
+    for group in vanilla.critic.optimizer.param_groups:
+        assert not group["fused"]
+    vanilla.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert type(vanilla.replay_buffer) is ReplayBuffer and vanilla.replay_buffer.size() == 100
+    vanilla.learn(20)
