@@ -21,11 +21,13 @@ Classes
 Random numbers and independence
 
 Each instance owns a :class:`numpy.random.Generator` built from a :class:`numpy.random.SeedSequence`:
-``seed=None`` draws the seed from NumPy's global generator, so ``np.random.seed`` / SB3's ``set_random_seed`` /
-rl-zoo3's ``--seed`` make it reproducible. ``copy.deepcopy`` (used by ``VectorizedActionNoise`` to make one copy per
-env) returns an *independent* process: same parameters and schedule position, a child seed spawned from the
-parent's ``SeedSequence`` (so copy ``i`` is always stream ``i`` for a given seed), and restarted as after
-``reset()``. ``pickle`` (``model.save()`` / ``load()``) keeps the exact state, random generator included.
+``seed=None`` draws the seed from NumPy's global generator when the noise is first used (not when it is
+constructed), so ``np.random.seed`` / SB3's ``set_random_seed`` (called by ``DDPG(..., seed=s)``) / rl-zoo3's
+``--seed`` make it reproducible; an explicit ``seed`` is independent of all global state.
+``copy.deepcopy`` (used by ``VectorizedActionNoise`` to make one copy per env) returns an *independent* process:
+same parameters and schedule position, a child seed spawned from the parent's ``SeedSequence`` (so copy ``i`` is
+always stream ``i`` for a given seed), and restarted as after ``reset()``. ``pickle`` (``model.save()`` /
+``load()``) keeps the exact state, random generator included.
 
 Spec strings for :func:`make_action_noise` (the same strings are used in YAMLs and benchmark suites)
 
@@ -126,16 +128,34 @@ class _SeededActionNoise(ActionNoise):
     :param dtype: dtype of the returned noise
     """
 
+    _seed_seq: Optional[np.random.SeedSequence]
+    _rng: Optional[np.random.Generator]
+
     def __init__(self, seed: SeedType = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
-        self._seed_seq = _seed_sequence(seed)
-        self._rng = np.random.default_rng(self._seed_seq)
-        self._dtype = np.dtype(dtype)
+        # seed=None: created lazily at first use, so that np.random.seed() calls made between construction and use
+        # (SB3 seeds the global generator in the algorithm's constructor) determine the stream
+        self._seed_seq = None if seed is None else _seed_sequence(seed)
+        self._rng = None if self._seed_seq is None else np.random.default_rng(self._seed_seq)
+        try:
+            self._dtype = np.dtype(dtype)
+        except TypeError as e:
+            raise ValueError(f"dtype must be a NumPy dtype, got dtype={dtype!r}") from e
 
     @property
     def rng(self) -> np.random.Generator:
-        """The random generator of this instance."""
+        """The random generator of this instance (created at first access if ``seed`` was None)."""
+        if self._rng is None:
+            self._seed_seq = _seed_sequence(None)
+            self._rng = np.random.default_rng(self._seed_seq)
         return self._rng
+
+    @property
+    def seed_sequence(self) -> np.random.SeedSequence:
+        """The ``SeedSequence`` of this instance's generator."""
+        self.rng  # noqa: B018 (materialise a lazy seed)
+        assert self._seed_seq is not None
+        return self._seed_seq
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _SeededActionNoise:
         """Independent copy: same parameters and state, child random stream, then ``reset()``.
@@ -150,7 +170,7 @@ class _SeededActionNoise(ActionNoise):
             if key in ("_seed_seq", "_rng"):
                 continue
             setattr(new, key, copy.deepcopy(value, memo))
-        child = self._seed_seq.spawn(1)[0]
+        child = self.seed_sequence.spawn(1)[0]
         new._seed_seq = child
         new._rng = np.random.default_rng(child)
         new.reset()
@@ -225,7 +245,7 @@ class GaussianActionNoise(_SeededActionNoise):
     def __call__(self) -> np.ndarray:
         sigma = self.current_sigma
         self.n_calls += 1
-        return (self._mu + sigma * self._rng.standard_normal(self._shape)).astype(self._dtype)
+        return (self._mu + sigma * self.rng.standard_normal(self._shape)).astype(self._dtype)
 
     def __repr__(self) -> str:
         decay = ""
@@ -263,6 +283,7 @@ class OrnsteinUhlenbeckActionNoise(_SeededActionNoise):
     _stationary_start: bool
     _shape: tuple[int, ...]
     noise_prev: np.ndarray
+    _draw_start: bool
 
     def __init__(
         self,
@@ -301,6 +322,7 @@ class OrnsteinUhlenbeckActionNoise(_SeededActionNoise):
             self._shape = _broadcast_shape(mean=self._mu, sigma=self._sigma)
         super().__init__(seed=seed, dtype=dtype)
         self.noise_prev = np.zeros(self._shape)
+        self._draw_start = False
         self.reset()
 
     @property
@@ -311,18 +333,22 @@ class OrnsteinUhlenbeckActionNoise(_SeededActionNoise):
         return np.broadcast_to(self._sigma / np.sqrt(2 * self._theta - self._theta**2 * self._dt), self._shape).copy()
 
     def __call__(self) -> np.ndarray:
+        if self._draw_start:
+            self.noise_prev = self._mu + self.stationary_std * self.rng.standard_normal(self._shape)
+            self._draw_start = False
         noise = (
             self.noise_prev
             + self._theta * (self._mu - self.noise_prev) * self._dt
-            + self._sigma * np.sqrt(self._dt) * self._rng.standard_normal(self._shape)
+            + self._sigma * np.sqrt(self._dt) * self.rng.standard_normal(self._shape)
         )
         self.noise_prev = noise
         return noise.astype(self._dtype)
 
     def reset(self) -> None:
-        """Restart the process: ``x_0`` from the stationary distribution, ``initial_noise`` or 0."""
+        """Restart the process: ``x_0`` from the stationary distribution (drawn at the next call), ``initial_noise``
+        or 0."""
         if self._stationary_start:
-            self.noise_prev = self._mu + self.stationary_std * self._rng.standard_normal(self._shape)
+            self._draw_start = True
         elif self.initial_noise is not None:
             self.noise_prev = np.broadcast_to(self.initial_noise, self._shape).copy()
         else:
@@ -443,7 +469,7 @@ class ColoredActionNoise(_SeededActionNoise):
         return self._seq_len
 
     def _generate(self) -> None:
-        self._buffer = colored_noise_sequences(self._beta, self._seq_len, self._action_dim, self._rng, self._fmin)
+        self._buffer = colored_noise_sequences(self._beta, self._seq_len, self._action_dim, self.rng, self._fmin)
         self._idx = 0
 
     def __call__(self) -> np.ndarray:

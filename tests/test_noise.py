@@ -378,6 +378,15 @@ def test_seeding_reproducible(spec: str):
     a = run(None)
     np.random.seed(11)
     np.testing.assert_array_equal(a, run(None))
+    # ... drawn at first use, not at construction: seeding after building the noise (as DDPG(..., seed=s) does when
+    # it is given a ready-made noise) fixes the stream
+    outs = []
+    for _ in range(2):
+        lazy = make_action_noise(spec, 3, seed=None, seq_len=20)
+        np.random.seed(12)
+        outs.append(episodes(lazy, 3, 30))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.allclose(outs[0], a)
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS)
@@ -530,6 +539,30 @@ def test_sb3_train_save_load_continue(algo: str, spec: str, tmp_path):
     if isinstance(loaded.action_noise, GaussianActionNoise):
         assert loaded.action_noise.n_calls == 301  # 200 + 1 (comparison above) + 100: the decay schedule continued
         np.testing.assert_allclose(loaded.action_noise.current_sigma, 0.01)
+
+
+@pytest.mark.slow
+def test_sb3_seed_fixes_unseeded_noise():
+    """DDPG(..., seed=s) with a noise built with seed=None gives identical runs (SB3's own noises behave so too)."""
+    import stable_baselines3 as sb3
+
+    buffers = []
+    for _ in range(2):
+        noise = PinkActionNoise(0.3, 200, 1)
+        model = sb3.DDPG(
+            "MlpPolicy",
+            "Pendulum-v1",
+            action_noise=noise,
+            learning_starts=100,
+            batch_size=32,
+            policy_kwargs={"net_arch": [64, 64]},
+            seed=0,
+            device="cpu",
+        )
+        model.learn(130)
+        assert model.replay_buffer is not None
+        buffers.append(model.replay_buffer.actions[:130].copy())
+    np.testing.assert_array_equal(buffers[0], buffers[1])
 
 
 @pytest.mark.slow
