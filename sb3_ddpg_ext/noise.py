@@ -235,6 +235,23 @@ class GaussianActionNoise(_SeededActionNoise):
         super().__init__(seed=seed, dtype=dtype)
 
     @property
+    def mean(self) -> np.ndarray:
+        return self._mu
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """Initial (or constant) standard deviation."""
+        return self._sigma
+
+    @property
+    def final_sigma(self) -> Optional[np.ndarray]:
+        return self._final_sigma
+
+    @property
+    def decay_steps(self) -> Optional[int]:
+        return self._decay_steps
+
+    @property
     def current_sigma(self) -> np.ndarray:
         """Standard deviation that the next call will use."""
         if self._final_sigma is None or self._decay_steps is None:
@@ -324,6 +341,26 @@ class OrnsteinUhlenbeckActionNoise(_SeededActionNoise):
         self.noise_prev = np.zeros(self._shape)
         self._draw_start = False
         self.reset()
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self._mu
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return self._sigma
+
+    @property
+    def theta(self) -> float:
+        return self._theta
+
+    @property
+    def dt(self) -> float:
+        return self._dt
+
+    @property
+    def stationary_start(self) -> bool:
+        return self._stationary_start
 
     @property
     def stationary_std(self) -> np.ndarray:
@@ -467,6 +504,22 @@ class ColoredActionNoise(_SeededActionNoise):
     @property
     def seq_len(self) -> int:
         return self._seq_len
+
+    @property
+    def action_dim(self) -> int:
+        return self._action_dim
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return self._sigma
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self._mu
+
+    @property
+    def fmin(self) -> float:
+        return self._fmin
 
     def _generate(self) -> None:
         self._buffer = colored_noise_sequences(self._beta, self._seq_len, self._action_dim, self.rng, self._fmin)

@@ -419,17 +419,21 @@ def test_make_action_noise_builds_each_class():
     assert isinstance(g, GaussianActionNoise)
     np.testing.assert_allclose(g.current_sigma, [0.1, 0.1])
     d = make_action_noise("normal_0.5_0.05_1e3", 2, seed=0)
-    assert isinstance(d, GaussianActionNoise) and d._decay_steps == 1000
-    np.testing.assert_allclose(d._final_sigma, [0.05, 0.05])
+    assert isinstance(d, GaussianActionNoise) and d.decay_steps == 1000
+    np.testing.assert_allclose(d.sigma, [0.5, 0.5])
+    np.testing.assert_allclose(d.final_sigma, [0.05, 0.05])
     ou = make_action_noise("ou_0.2", 2, seed=0, theta=0.3, dt=0.05)
-    assert isinstance(ou, OrnsteinUhlenbeckActionNoise) and not ou._stationary_start
-    assert ou._theta == 0.3 and ou._dt == 0.05
-    ous = make_action_noise("ou-stationary_0.2", 2, seed=0)
-    assert isinstance(ous, OrnsteinUhlenbeckActionNoise) and ous._stationary_start
+    assert isinstance(ou, OrnsteinUhlenbeckActionNoise) and not ou.stationary_start
+    assert ou.theta == 0.3 and ou.dt == 0.05
+    np.testing.assert_allclose(ou.sigma, [0.2, 0.2])
+    ous = make_action_noise("ou-stationary_0.2", 2, seed=0, mean=[0.1, -0.1])
+    assert isinstance(ous, OrnsteinUhlenbeckActionNoise) and ous.stationary_start
+    np.testing.assert_allclose(ous.mean, [0.1, -0.1])
     pink = make_action_noise("pink_0.3", 2, seed=0)
     assert type(pink) is PinkActionNoise and pink.seq_len == 1000
     col = make_action_noise("colored_2.0_0.3", 2, seed=0, seq_len=200)
-    assert type(col) is ColoredActionNoise and col.beta == 2.0 and col.seq_len == 200
+    assert type(col) is ColoredActionNoise and col.beta == 2.0 and col.seq_len == 200 and col.action_dim == 2
+    np.testing.assert_allclose(col.sigma, 0.3)
     vec = make_action_noise("pink_0.3", 2, n_envs=3, seed=0)
     assert isinstance(vec, VectorizedActionNoise) and len(vec.noises) == 3
     assert vec().shape == (3, 2)
