@@ -324,8 +324,9 @@ class ExplorationCallback(BaseCallback):
 
     Placeholders in the action-noise part, replaced when training starts: ``{total_timesteps}`` (the ``learn()``
     budget, ``-n`` included) and ``{noise_steps}`` (the number of noise draws per env in that ``learn()`` call:
-    ``ceil((total_timesteps - max(learning_starts, num_timesteps)) / n_envs)``), e.g.
-    ``normal_0.2_0.0_{noise_steps}`` decays sigma linearly to 0 over the run.
+    ``ceil((total_timesteps - num_timesteps) / n_envs)``; SB3 draws the noise at every step, the uniform-random
+    warm-up steps before ``learning_starts`` included), e.g. ``normal_0.2_0.0_{noise_steps}`` decays sigma
+    linearly to 0 over the run.
 
     :param spec: The exploration spec, see :func:`parse_exploration_spec`.
     :param seq_len: Sequence length of coloured / pink noise; ``None`` for the training env's time limit
@@ -401,8 +402,8 @@ class ExplorationCallback(BaseCallback):
     def _resolve_placeholders(self, part: str) -> str:
         model = self.model
         total = int(self.locals.get("total_timesteps", 0)) if self.locals else 0
-        start = max(int(getattr(model, "learning_starts", 0)), int(model.num_timesteps))
-        noise_steps = max(1, math.ceil((total - start) / max(1, model.n_envs)))
+        # SB3 2.9 draws the noise at every step, warm-up (learning_starts) included (OffPolicyAlgorithm._sample_action).
+        noise_steps = max(1, math.ceil((total - int(model.num_timesteps)) / max(1, model.n_envs)))
         return part.replace("{total_timesteps}", str(max(1, total))).replace("{noise_steps}", str(noise_steps))
 
     # -------------------------------------------------------------- callback events
@@ -507,6 +508,119 @@ def register_zoo() -> None:
     utils.ALGOS[ZOO_ALGO_NAME] = DDPG
     hyperparams_opt.HYPERPARAMS_SAMPLER[ZOO_ALGO_NAME] = sample_ddpg_ext_params
     hyperparams_opt.HYPERPARAMS_CONVERTER[ZOO_ALGO_NAME] = convert_ddpg_ext_params
+
+
+#: Keys of a zoo YAML entry that the zoo consumes itself (everything else goes to the algorithm's constructor).
+ZOO_ONLY_KEYS = frozenset(
+    {
+        "n_timesteps",
+        "n_envs",
+        "normalize",
+        "env_wrapper",
+        "vec_env_wrapper",
+        "callback",
+        "frame_stack",
+        "noise_type",
+        "noise_std",
+        "env_kwargs",
+        "monitor_kwargs",
+    }
+)
+
+
+def algo_class(algo: str) -> type:
+    """
+    The class rl-zoo3 uses for ``--algo algo`` (``ddpg_ext`` included, after :func:`register_zoo`).
+
+    :param algo: Zoo algorithm name.
+    :return: The algorithm class.
+    :raises ValueError: for an unknown name.
+    """
+    register_zoo()
+    from rl_zoo3.utils import ALGOS
+
+    if algo not in ALGOS:
+        raise ValueError(f"unknown zoo algo {algo!r}; known: {sorted(ALGOS)}")
+    return ALGOS[algo]
+
+
+def check_zoo_keys(hyperparams: dict[str, Any], algo: str, where: str = "hyperparameters") -> None:
+    """
+    Check that every key of a zoo entry is either consumed by the zoo or an argument of the algorithm's constructor
+    (the zoo itself only fails later, with a ``TypeError`` from the constructor).
+
+    :param hyperparams: One env's zoo entry.
+    :param algo: Zoo algorithm name (``ddpg``, ``ddpg_ext``, ...).
+    :param where: Text naming the entry in the error message (e.g. the file and env id).
+    :raises ValueError: naming the unknown key(s).
+    """
+    import inspect
+
+    params = inspect.signature(algo_class(algo)).parameters
+    allowed = (set(params) - {"self", "env", "_init_setup_model"}) | ZOO_ONLY_KEYS
+    unknown = sorted(set(hyperparams) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown} for zoo algo {algo!r}")
+    if "n_timesteps" not in hyperparams:
+        raise ValueError(f"{where}: missing key 'n_timesteps' (the zoo requires it)")
+
+
+def setup_zoo_experiment(
+    algo: str,
+    env_id: str,
+    hyperparams: dict[str, Any],
+    log_folder: PathLike,
+    seed: int = 0,
+    n_timesteps: int = -1,
+    custom_hyperparams: Optional[dict[str, Any]] = None,
+    eval_freq: int = -1,
+    verbose: int = 0,
+) -> tuple[Any, Any]:
+    """
+    In-process rl-zoo3 setup of one run, as ``python -m sb3_ddpg_ext.train`` does it before training: the zoo's
+    ``ExperimentManager`` reads ``{env_id: hyperparams}`` from a YAML file written in ``log_folder``, preprocesses it
+    (schedules, ``policy`` dotted paths, ``callback`` entries, action noise) and builds the env and the model.
+
+    :param algo: Zoo algorithm name (``ddpg``, ``ddpg_ext``, ...).
+    :param env_id: Gymnasium env id (import its package first, e.g. ``pybullet_envs_gymnasium``).
+    :param hyperparams: The env's zoo entry (e.g. from :func:`resolve_variant`).
+    :param log_folder: Where the zoo writes its logs (and where the YAML is written).
+    :param seed: The run seed (``--seed``).
+    :param n_timesteps: Budget override (``-n``); -1 keeps the entry's ``n_timesteps``.
+    :param custom_hyperparams: Overrides as with ``-params`` (e.g. a smaller ``policy_kwargs`` in tests).
+    :param eval_freq: ``--eval-freq`` (-1: no evaluation callback).
+    :param verbose: ``--verbose``.
+    :return: ``(experiment_manager, model)``; call ``experiment_manager.learn(model)`` to train with the zoo's
+        callbacks, then ``experiment_manager.save_trained_model(model)``.
+    """
+    from stable_baselines3.common.utils import set_random_seed
+
+    register_zoo()
+    log_folder = Path(log_folder)
+    log_folder.mkdir(parents=True, exist_ok=True)
+    conf = log_folder / f"{env_id}_{algo}_hyperparams.yml"
+    conf.write_text(yaml.safe_dump({env_id: hyperparams}, sort_keys=False))
+    set_random_seed(seed)
+    args = argparse.Namespace(algo=algo, env=env_id, seed=seed, n_timesteps=n_timesteps, conf_file=str(conf))
+    manager = _experiment_manager_class()(
+        args,
+        algo,
+        env_id,
+        str(log_folder),
+        n_timesteps=n_timesteps,
+        eval_freq=eval_freq,
+        n_eval_episodes=1,
+        hyperparams=copy.deepcopy(custom_hyperparams),
+        seed=seed,
+        # as train.py's default (-1: the algorithm's own log interval); the manager's default 0 would divide by 0
+        log_interval=-1,
+        verbose=verbose,
+        config=str(conf),
+        device="cpu",
+    )
+    result = manager.setup_experiment()
+    assert result is not None
+    return manager, result[0]
 
 
 def _is_exploration_entry(entry: Any) -> bool:
