@@ -279,6 +279,19 @@ def kill_live_children() -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _running_elsewhere(info: dict[str, Any]) -> bool:
+    """Whether ``run.json`` says running and its worker, another live process on this host, still runs."""
+    worker = info.get("worker_pid")
+    return (
+        info.get("status") == "running"
+        and info.get("host") == socket.gethostname()
+        and isinstance(worker, int)
+        and worker != os.getpid()
+        and _pid_alive(worker)
+        and _pid_alive(info.get("child_pid"))
+    )
+
+
 def _kill_orphan(info: dict[str, Any], run_dir: Path) -> None:
     """Kill a train subprocess of a previous runner still working in ``run_dir`` (same host, pid matches)."""
     pid = info.get("child_pid")
@@ -331,6 +344,9 @@ def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = read_run_json(run_dir)
     if is_finished(run_dir, redo_diverged) and previous is not None:
+        return {**previous, "skipped": True}
+    if previous is not None and _running_elsewhere(previous):
+        # Another live runner (worker) on this host executes this run right now: leave it alone.
         return {**previous, "skipped": True}
     if previous is not None:
         _kill_orphan(previous, run_dir)

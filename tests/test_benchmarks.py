@@ -394,3 +394,19 @@ def test_execute_run_start_failure_is_recorded(tmp_path):
     info = execute_run(spec, tmp_path / "out")
     assert info["status"] == "failed" and "no_such_module_xyz" in info["error_tail"]
     assert json.loads((spec.run_dir(tmp_path / "out") / "run.json").read_text())["status"] == "failed"
+
+
+def test_execute_run_leaves_a_run_of_another_live_runner_alone(tmp_path):
+    suite = load_suite(write_suite(tmp_path / "s.yml"))
+    (spec,) = expand_grid(suite)
+    run_dir = spec.run_dir(tmp_path / "out")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _fake_run_json(run_dir, status="running", worker_pid=other.pid, child_pid=other.pid)
+        before = read_run_json(run_dir)
+        info = execute_run(spec, tmp_path / "out")
+        assert info["skipped"] and info["status"] == "running"
+        assert read_run_json(run_dir) == before and not (run_dir / "hyperparams.yml").exists()
+    finally:
+        other.kill()
+        other.wait()
