@@ -19,8 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap Generator (default 0)")
     r.add_argument("--final-k", type=int, default=5, help="final return = mean of the last K evaluations (default 5)")
     r.add_argument("--baseline", default=None, help="variant the others are compared with (default: 'baseline' or the first)")
-    r.add_argument("--min-fraction", type=float, default=0.95,
-                   help="exclude runs whose last evaluation is below this fraction of their task's longest run")
+    r.add_argument(
+        "--min-fraction",
+        type=float,
+        default=0.95,
+        help="exclude runs whose last evaluation is below this fraction of their task's longest run",
+    )
     r.add_argument("--curve-step", type=int, default=5000, help="steps between points of 1-D curve arrays (default 5000)")
     r.add_argument("--no-figures", action="store_true", help="tables only")
     m = sub.add_parser("random-scores", help="measure the return of a uniformly random policy")

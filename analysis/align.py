@@ -61,26 +61,34 @@ def align_runs(
     out = []
     for task, tdf in evals.groupby("task", sort=True):
         steps = np.asarray(grid, dtype=np.int64) if grid is not None else task_grid(tdf, n_points)
-        for (variant, seed, run), rdf in tdf.groupby(["variant", "seed", "run"], sort=True):
-            rdf = rdf.sort_values("timesteps")
-            x = rdf["timesteps"].to_numpy(float)
-            y = rdf[value].to_numpy(float)
-            if len(x) == len(steps) and np.array_equal(x, steps):
-                yi = y
-            else:
-                yi = np.interp(steps, x, y, left=np.nan, right=np.nan)
-            out.append(
-                pd.DataFrame(
-                    {
-                        "task": task,
-                        "variant": variant,
-                        "seed": seed,
-                        "run": run,
-                        "timesteps": steps,
-                        value: yi,
-                    }
-                )
+        tdf = tdf.sort_values(["variant", "seed", "run", "timesteps"], kind="stable")
+        keys = tdf[["variant", "seed", "run"]].to_numpy(object)
+        x_all = tdf["timesteps"].to_numpy(float)
+        y_all = tdf[value].to_numpy(float)
+        run_col = tdf["run"].to_numpy(object)
+        bounds = np.flatnonzero(run_col[1:] != run_col[:-1]) + 1
+        starts = np.r_[0, bounds]
+        ends = np.r_[bounds, len(run_col)]
+        values = np.empty((len(starts), len(steps)))
+        for i, (a, b) in enumerate(zip(starts, ends)):
+            x, y = x_all[a:b], y_all[a:b]
+            if b - a == len(steps) and np.array_equal(x, steps):
+                values[i] = y
+            else:  # linear interpolation; grid points outside the run's range would be extrapolation: NaN
+                values[i] = np.interp(steps, x, y, left=np.nan, right=np.nan)
+        n = len(steps)
+        out.append(
+            pd.DataFrame(
+                {
+                    "task": task,
+                    "variant": np.repeat(keys[starts, 0], n),
+                    "seed": np.repeat(keys[starts, 1].astype(np.int64), n),
+                    "run": np.repeat(keys[starts, 2], n),
+                    "timesteps": np.tile(steps, len(starts)),
+                    value: values.ravel(),
+                }
             )
+        )
     if not out:
         return pd.DataFrame(columns=[*ALIGNED_COLUMNS[:-1], value])
     return pd.concat(out, ignore_index=True)

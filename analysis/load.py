@@ -125,7 +125,7 @@ def load_yaml(path: PathLike) -> Any:
     """
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=_ZooYamlLoader)  # noqa: S506 - custom SafeLoader subclass
+            return yaml.load(f, Loader=_ZooYamlLoader)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: invalid YAML ({exc})") from exc
 
@@ -175,19 +175,59 @@ class LoadResult:
     inventory: Inventory
 
 
+_Cols = dict[str, Any]  # per-row columns of one run (numpy arrays / lists of equal length)
+_EVAL_ROW_COLUMNS = [
+    "timesteps",
+    "eval_return_mean",
+    "eval_return_std",
+    "eval_n_episodes",
+    "eval_ep_length_mean",
+    "eval_returns",
+]
+_EPISODE_ROW_COLUMNS = ["episode", "timesteps", "episode_return", "episode_length", "time"]
+_EVAL_META = {
+    "task": "task",
+    "variant": "variant",
+    "seed": "seed",
+    "run": "run",
+    "source": "source",
+    "algo": "algo",
+    "env_id": "env_id",
+}
+_EPISODE_META = {"task": "task", "variant": "variant", "seed": "seed", "run": "run"}
+
+
 @dataclass
 class _Run:
     meta: dict[str, Any]
-    evals: Optional[pd.DataFrame] = None
-    episodes: Optional[pd.DataFrame] = None
+    evals: Optional[_Cols] = None
+    episodes: Optional[_Cols] = None
 
 
-def _empty_evals() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in EVAL_COLUMNS})
-
-
-def _empty_episodes() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in EPISODE_COLUMNS})
+def _frame(runs: list[_Run], kind: str) -> pd.DataFrame:
+    """Concatenate the per-run columns into one DataFrame; per-run values (task, variant...) come from ``meta``."""
+    row_cols, meta_cols, columns = (
+        (_EVAL_ROW_COLUMNS, _EVAL_META, EVAL_COLUMNS)
+        if kind == "evals"
+        else (_EPISODE_ROW_COLUMNS, _EPISODE_META, EPISODE_COLUMNS)
+    )
+    parts = [(r.meta, getattr(r, kind)) for r in runs if getattr(r, kind) is not None and len(getattr(r, kind)["timesteps"])]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    counts = np.array([len(cols["timesteps"]) for _, cols in parts])
+    data: dict[str, Any] = {}
+    for col, key in meta_cols.items():
+        values = [m[key] for m, _ in parts]
+        if col == "seed":
+            data[col] = np.repeat(np.array(values, dtype=np.int64), counts)
+        else:
+            data[col] = np.repeat(np.array(values, dtype=object), counts)
+    for col in row_cols:
+        if col == "eval_returns":
+            data[col] = [row for _, cols in parts for row in cols[col]]
+        else:
+            data[col] = np.concatenate([np.asarray(cols[col]) for _, cols in parts])
+    return pd.DataFrame(data)[columns]
 
 
 def _base_meta(run_id: str, path: Path, source: str) -> dict[str, Any]:
@@ -228,21 +268,32 @@ def _read_evaluations(npz_path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_monitor(path: Path) -> pd.DataFrame:
-    """Read an SB3 Monitor file (first line is a JSON comment, then ``r,l,t``); may return 0 rows."""
-    if path.stat().st_size == 0:
-        return pd.DataFrame(columns=["r", "l", "t"])
+def _read_monitor(path: Path) -> dict[str, np.ndarray]:
+    """Read an SB3 Monitor file (a ``#{json}`` line, then a ``r,l,t`` header and one row per episode).
+
+    :return: ``{"r", "l", "t"}`` float arrays (possibly empty; ``t`` NaN if absent).
+    :raises ValueError: if the header or a row is malformed.
+    """
     with open(path, encoding="utf-8") as f:
-        first = f.readline()
-    skip = 1 if first.startswith("#") else 0
-    try:
-        df = pd.read_csv(path, skiprows=skip)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=["r", "l", "t"])
-    missing = {"r", "l"} - set(df.columns)
+        lines = [ln.strip() for ln in f.read().splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        return {"r": np.empty(0), "l": np.empty(0), "t": np.empty(0)}
+    header = lines[0].split(",")
+    missing = {"r", "l"} - set(header)
     if missing:
-        raise ValueError(f"monitor file lacks columns {sorted(missing)} (has {list(df.columns)})")
-    return df
+        raise ValueError(f"monitor file lacks columns {sorted(missing)} (header {lines[0]!r})")
+    rows = [ln.split(",") for ln in lines[1:]]
+    bad = [i for i, r in enumerate(rows) if len(r) != len(header)]
+    if bad:
+        raise ValueError(f"monitor row {bad[0] + 2} has {len(rows[bad[0]])} fields, header has {len(header)}")
+    try:
+        table = np.array(rows, dtype=float).reshape(len(rows), len(header))
+    except ValueError as exc:
+        raise ValueError(f"non-numeric monitor value ({exc})") from exc
+    out = {h: table[:, i] for i, h in enumerate(header) if h in ("r", "l", "t")}
+    out.setdefault("t", np.full(len(rows), np.nan))
+    return out
 
 
 def _find_config_dir(run_dir: Path, env_hint: Optional[str]) -> Optional[Path]:
@@ -272,8 +323,19 @@ def load_zoo_run(
     :param inventory: where problems are recorded (a new one if None).
     :return: ``(evals or None if unusable, episodes, meta)``; ``meta`` has the keys of :data:`RUN_COLUMNS`.
     """
-    run_dir = Path(run_dir)
-    inventory = inventory if inventory is not None else Inventory()
+    run = _load_zoo_dir(Path(run_dir), task, variant, seed, run_id, inventory if inventory is not None else Inventory())
+    evals = _frame([run], "evals") if run.evals is not None else None
+    return evals, _frame([run], "episodes"), run.meta
+
+
+def _load_zoo_dir(
+    run_dir: Path,
+    task: Optional[str],
+    variant: Optional[str],
+    seed: Optional[int],
+    run_id: Optional[str],
+    inventory: Inventory,
+) -> _Run:
     rid = run_id or str(run_dir)
     meta = _base_meta(rid, run_dir, "zoo")
     match = _ZOO_DIR_RE.match(run_dir.name)
@@ -322,60 +384,53 @@ def load_zoo_run(
             inventory.add(rid, run_dir, "warning", f"config.yml n_timesteps is not a number: {config['n_timesteps']!r}")
 
     # Training episodes (one or several monitor files, one per env copy)
-    monitor_files = sorted(run_dir.glob("*monitor.csv"))
-    episode_frames = []
+    monitor_files = sorted(p for p in run_dir.iterdir() if p.name.endswith("monitor.csv"))
+    mons = []
     for mf in monitor_files:
         try:
             mon = _read_monitor(mf)
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             inventory.add(rid, mf, "warning", f"unreadable monitor file, training episodes skipped: {exc}")
             continue
-        if len(mon) == 0:
+        if len(mon["r"]) == 0:
             inventory.add(rid, mf, "warning", "empty monitor file (0 training episodes)")
             continue
-        lengths = pd.to_numeric(mon["l"], errors="coerce").to_numpy(float)
-        rets = pd.to_numeric(mon["r"], errors="coerce").to_numpy(float)
-        times = pd.to_numeric(mon["t"], errors="coerce").to_numpy(float) if "t" in mon else np.full(len(mon), np.nan)
-        episode_frames.append(
-            pd.DataFrame(
-                {
-                    "episode_return": rets,
-                    "episode_length": lengths,
-                    "time": times,
-                }
-            )
-        )
-    if episode_frames:
-        ep = pd.concat(episode_frames, ignore_index=True)
-        if len(episode_frames) > 1:
-            ep = ep.sort_values("time", kind="stable").reset_index(drop=True)
-        ep.insert(0, "episode", np.arange(len(ep)))
-        ep.insert(1, "timesteps", np.nancumsum(ep["episode_length"].to_numpy(float)).astype(np.int64))
-        for col, val in (("task", meta["task"]), ("variant", meta["variant"]), ("seed", meta["seed"]), ("run", rid)):
-            ep.insert(0, col, val)
-        episodes = ep[EPISODE_COLUMNS]
-    else:
-        episodes = _empty_episodes()
-        if not monitor_files:
-            inventory.add(rid, run_dir, "warning", "no monitor file (training episodes unknown)")
-    meta["n_episodes"] = len(episodes)
+        mons.append(mon)
+    episodes: Optional[_Cols] = None
+    if mons:
+        rets = np.concatenate([m["r"] for m in mons])
+        lengths = np.concatenate([m["l"] for m in mons])
+        times = np.concatenate([m["t"] for m in mons])
+        if len(mons) > 1:  # several env copies: order episodes by wall-clock end time
+            order = np.argsort(times, kind="stable")
+            rets, lengths, times = rets[order], lengths[order], times[order]
+        episodes = {
+            "episode": np.arange(len(rets)),
+            "timesteps": np.nancumsum(lengths).astype(np.int64),
+            "episode_return": rets,
+            "episode_length": lengths,
+            "time": times,
+        }
+    elif not monitor_files:
+        inventory.add(rid, run_dir, "warning", "no monitor file (training episodes unknown)")
+    meta["n_episodes"] = len(episodes["timesteps"]) if episodes is not None else 0
 
     npz_path = run_dir / "evaluations.npz"
     if not npz_path.exists():
         meta.update(included=False, reason="no evaluations.npz")
         inventory.add(rid, npz_path, "excluded", "no evaluations.npz")
-        return None, episodes, meta
+        return _Run(meta, None, episodes)
     try:
         arrays = _read_evaluations(npz_path)
     except ValueError as exc:
         meta.update(included=False, reason=str(exc))
         inventory.add(rid, npz_path, "excluded", str(exc))
-        return None, episodes, meta
-    evals = _evals_frame(arrays["timesteps"], arrays["results"], arrays["ep_lengths"], meta)
-    return _check_evals(evals, meta, inventory, npz_path), episodes, meta
+        return _Run(meta, None, episodes)
+    evals = _eval_cols(arrays["timesteps"], arrays["results"], arrays["ep_lengths"])
+    return _Run(meta, _check_evals(evals, meta, inventory, npz_path), episodes)
 
 
-def _evals_frame(timesteps: np.ndarray, results: np.ndarray, lengths: np.ndarray, meta: dict[str, Any]) -> pd.DataFrame:
+def _eval_cols(timesteps: np.ndarray, results: np.ndarray, lengths: np.ndarray) -> _Cols:
     results = np.asarray(results, dtype=float)
     if results.ndim == 1:
         results = results[:, None]
@@ -384,43 +439,40 @@ def _evals_frame(timesteps: np.ndarray, results: np.ndarray, lengths: np.ndarray
         std = results.std(axis=1)
         len_mean = np.asarray(lengths, dtype=float).mean(axis=1) if lengths.size else np.full(len(mean), np.nan)
     n = len(timesteps)
-    return pd.DataFrame(
-        {
-            "task": [meta["task"]] * n,
-            "variant": [meta["variant"]] * n,
-            "seed": np.full(n, meta["seed"], dtype=np.int64),
-            "run": [meta["run"]] * n,
-            "source": [meta["source"]] * n,
-            "algo": [meta["algo"]] * n,
-            "env_id": [meta["env_id"]] * n,
-            "timesteps": np.asarray(timesteps).astype(np.int64),
-            "eval_return_mean": mean,
-            "eval_return_std": std,
-            "eval_n_episodes": np.full(n, results.shape[1], dtype=np.int64),
-            "eval_ep_length_mean": len_mean,
-            "eval_returns": list(results),
-        }
-    )
+    return {
+        "timesteps": np.asarray(timesteps).astype(np.int64),
+        "eval_return_mean": mean,
+        "eval_return_std": std,
+        "eval_n_episodes": np.full(n, results.shape[1], dtype=np.int64),
+        "eval_ep_length_mean": len_mean,
+        "eval_returns": list(results),
+    }
 
 
-def _check_evals(evals: pd.DataFrame, meta: dict[str, Any], inventory: Inventory, path: Path) -> Optional[pd.DataFrame]:
+def _select(cols: _Cols, idx: np.ndarray) -> _Cols:
+    return {k: ([v[i] for i in idx] if isinstance(v, list) else np.asarray(v)[idx]) for k, v in cols.items()}
+
+
+def _check_evals(evals: _Cols, meta: dict[str, Any], inventory: Inventory, path: Path) -> Optional[_Cols]:
     rid = meta["run"]
-    ts = evals["timesteps"].to_numpy()
+    ts = np.asarray(evals["timesteps"])
     if np.any(np.diff(ts) < 0):
         inventory.add(rid, path, "warning", "evaluation timesteps not increasing: sorted")
-        evals = evals.sort_values("timesteps", kind="stable").reset_index(drop=True)
-    if evals["timesteps"].duplicated().any():
-        n_dup = int(evals["timesteps"].duplicated().sum())
+        evals = _select(evals, np.argsort(ts, kind="stable"))
+        ts = np.asarray(evals["timesteps"])
+    last_of_each = np.r_[ts[1:] != ts[:-1], True]
+    if not last_of_each.all():
+        n_dup = int((~last_of_each).sum())
         inventory.add(rid, path, "warning", f"{n_dup} duplicated evaluation timesteps: kept the last of each")
-        evals = evals.drop_duplicates("timesteps", keep="last").reset_index(drop=True)
-    finite = np.isfinite(evals["eval_return_mean"].to_numpy(float))
+        evals = _select(evals, np.flatnonzero(last_of_each))
+    finite = np.isfinite(np.asarray(evals["eval_return_mean"], dtype=float))
     if not finite.all():
         reason = f"non-finite evaluation return at {int((~finite).sum())} of {len(finite)} evaluations"
         meta.update(included=False, reason=reason)
         inventory.add(rid, path, "excluded", reason)
         return None
-    meta["n_evals"] = len(evals)
-    meta["last_timestep"] = int(evals["timesteps"].iloc[-1])
+    meta["n_evals"] = len(evals["timesteps"])
+    meta["last_timestep"] = int(evals["timesteps"][-1])
     return evals
 
 
@@ -452,9 +504,12 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
     status = str(meta.get("status") or "unknown")
     meta["status"] = status
 
-    zoo_dirs = sorted({p.parent for p in (run_dir / "logs").rglob("evaluations.npz")}) if (run_dir / "logs").is_dir() else []
-    if not zoo_dirs and (run_dir / "logs").is_dir():
-        zoo_dirs = sorted({p.parent for p in (run_dir / "logs").rglob("*monitor.csv")})
+    zoo_dirs = []
+    for dp, dns, fns in os.walk(run_dir / "logs"):
+        dns.sort()
+        if _is_zoo_dir(Path(dp), dns, fns):
+            zoo_dirs.append(Path(dp))
+            dns[:] = []
     if not zoo_dirs:
         tail = str(info.get("error_tail") or "").strip().splitlines()
         why = f"run status {status!r}, no zoo log folder under logs/"
@@ -465,14 +520,8 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
         return _Run(meta)
     if len(zoo_dirs) > 1:
         inventory.add(rid, run_dir, "warning", f"{len(zoo_dirs)} zoo log folders under logs/: used {zoo_dirs[-1].name}")
-    evals, episodes, zmeta = load_zoo_run(
-        zoo_dirs[-1],
-        task=meta.get("task"),
-        variant=meta.get("variant"),
-        seed=meta.get("seed"),
-        run_id=rid,
-        inventory=inventory,
-    )
+    zrun = _load_zoo_dir(zoo_dirs[-1], meta.get("task"), meta.get("variant"), meta.get("seed"), rid, inventory)
+    evals, episodes, zmeta = zrun.evals, zrun.episodes, zrun.meta
     for key in ("env_id", "n_evals", "last_timestep", "n_episodes", "config"):
         meta[key] = zmeta.get(key)
     if meta.get("algo") is None:
@@ -498,10 +547,7 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
         meta.update(included=False, reason=reason)
         inventory.add(rid, run_dir / "run.json", "excluded", reason)
         evals = None
-    if evals is not None:
-        evals = evals.assign(source="runner")
-    if len(episodes):
-        episodes = episodes.assign(task=meta["task"], variant=meta["variant"], seed=meta["seed"])
+    meta["env_id"] = meta["env_id"] or meta["task"]
     return _Run(meta, evals, episodes)
 
 
@@ -578,17 +624,10 @@ def load_curve_arrays(
     root = Path(root)
     inventory = inventory if inventory is not None else Inventory()
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in (".npy", ".csv"))
-    frames, metas = [], []
-    for path in files:
-        run = _load_curve_file(path, step, start, variant, inventory)
-        if run is None:
-            continue
-        metas.append(run.meta)
-        if run.evals is not None:
-            frames.append(run.evals)
-    evals = pd.concat(frames, ignore_index=True) if frames else _empty_evals()
-    runs = pd.DataFrame(metas, columns=RUN_COLUMNS)
-    return evals, runs
+    loaded = [r for r in (_load_curve_file(p, step, start, variant, inventory) for p in files) if r is not None]
+    return _frame([r for r in loaded if r.meta["included"]], "evals"), pd.DataFrame(
+        [r.meta for r in loaded], columns=RUN_COLUMNS
+    )
 
 
 def _load_curve_file(path: Path, step: int, start: int, variant: Optional[str], inventory: Inventory) -> Optional[_Run]:
@@ -609,9 +648,9 @@ def _load_curve_file(path: Path, step: int, start: int, variant: Optional[str], 
         meta.update(included=False, reason=str(exc))
         inventory.add(rid, path, "excluded", str(exc))
         return _Run(meta)
-    evals = _evals_frame(steps, values[:, None], np.full((len(values), 1), np.nan), meta)
-    evals["eval_n_episodes"] = 0
-    evals["eval_return_std"] = np.nan
+    evals = _eval_cols(steps, values[:, None], np.full((len(values), 1), np.nan))
+    evals["eval_n_episodes"] = np.zeros(len(values), dtype=np.int64)
+    evals["eval_return_std"] = np.full(len(values), np.nan)
     return _Run(meta, _check_evals(evals, meta, inventory, path))
 
 
@@ -660,8 +699,7 @@ def load_runs(
                 loaded.append(_load_runner_run(dirpath, inventory))
                 dirnames[:] = []
             elif _is_zoo_dir(dirpath, dirnames, filenames):
-                evals, episodes, meta = load_zoo_run(dirpath, inventory=inventory)
-                loaded.append(_Run(meta, evals, episodes))
+                loaded.append(_load_zoo_dir(dirpath, None, None, None, None, inventory))
                 dirnames[:] = []
             else:
                 for fn in sorted(filenames):
@@ -671,10 +709,8 @@ def load_runs(
                             loaded.append(run)
     if not loaded:
         inventory.add("-", ", ".join(str(p) for p in paths), "info", "no run found")
-    eval_frames = [r.evals for r in loaded if r.evals is not None and r.meta["included"]]
-    ep_frames = [r.episodes for r in loaded if r.episodes is not None and len(r.episodes)]
-    evals = pd.concat(eval_frames, ignore_index=True) if eval_frames else _empty_evals()
-    episodes = pd.concat(ep_frames, ignore_index=True) if ep_frames else _empty_episodes()
+    evals = _frame([r for r in loaded if r.meta["included"]], "evals")
+    episodes = _frame(loaded, "episodes")
     runs = pd.DataFrame([r.meta for r in loaded], columns=RUN_COLUMNS)
     _check_duplicate_runs(runs, inventory)
     return LoadResult(evals=evals, episodes=episodes, runs=runs, inventory=inventory)

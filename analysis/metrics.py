@@ -106,6 +106,30 @@ def _median_sorted(s: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.where(n > 0, 0.5 * (a + b), np.nan)
 
 
+def _order_stats(x: np.ndarray, trim: bool = True, median: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """25 %-trimmed mean and median along the last axis, NaN = missing.
+
+    Fast path when every row has the same number ``n`` of valid values (the bootstrap's case: each replicate
+    keeps each task's run count): one ``np.partition`` at the needed ranks (NaN sort last), then slicing.
+    Otherwise a full sort with per-row ranks.
+    """
+    n = np.count_nonzero(~np.isnan(x), axis=-1)
+    nan = np.full(x.shape[:-1], np.nan)
+    if n.size == 0 or np.all(n == n.flat[0]):
+        m = int(n.flat[0]) if n.size else 0
+        if m == 0:
+            return nan, nan
+        lo = int(0.25 * m)
+        hi = m - lo
+        kth = sorted({lo, hi - 1, (m - 1) // 2, m // 2})
+        part = np.partition(x, kth, axis=-1)
+        t = part[..., lo:hi].mean(axis=-1) if trim else nan
+        med = 0.5 * (part[..., (m - 1) // 2] + part[..., m // 2]) if median else nan
+        return t, med
+    s, n = _sorted_valid(x)
+    return _trimmed_mean_sorted(s, n, 0.25), _median_sorted(s, n)
+
+
 def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Interquartile mean along ``axis`` (25 % trimmed mean, NaN ignored).
 
@@ -113,8 +137,7 @@ def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
     :param axis: reduced axis.
     :return: ``x`` without ``axis``.
     """
-    s, n = _sorted_valid(np.moveaxis(np.asarray(x, dtype=float), axis, -1))
-    return _trimmed_mean_sorted(s, n, 0.25)
+    return _order_stats(np.moveaxis(np.asarray(x, dtype=float), axis, -1), median=False)[0]
 
 
 def _flat(scores: np.ndarray) -> np.ndarray:
@@ -133,12 +156,12 @@ def aggregate_mean(scores: np.ndarray) -> np.ndarray:
 
 def aggregate_median(scores: np.ndarray) -> np.ndarray:
     """Median of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
-    return _median_sorted(*_sorted_valid(_flat(scores)))
+    return _order_stats(_flat(scores), trim=False)[1]
 
 
 def aggregate_iqm(scores: np.ndarray) -> np.ndarray:
     """Interquartile mean of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
-    return _trimmed_mean_sorted(*_sorted_valid(_flat(scores)), 0.25)
+    return _order_stats(_flat(scores), median=False)[0]
 
 
 def aggregate_optimality_gap(scores: np.ndarray, gamma: float = 1.0) -> np.ndarray:
@@ -163,10 +186,10 @@ AGGREGATES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 def all_aggregates(scores: np.ndarray) -> np.ndarray:
     """The four aggregates of :data:`AGGREGATES` at once (one sort): ``(..., n_runs, n_tasks) -> (..., 4)``."""
     flat = _flat(scores)
-    s, n = _sorted_valid(flat)
+    trimmed, median = _order_stats(flat)
     mean = aggregate_mean(flat[..., None])
     og = 1.0 - aggregate_mean(np.minimum(flat, 1.0)[..., None])
-    return np.stack([_median_sorted(s, n), _trimmed_mean_sorted(s, n, 0.25), mean, og], axis=-1)
+    return np.stack([median, trimmed, mean, og], axis=-1)
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -305,10 +328,18 @@ def stratified_bootstrap_ci(
             resampled.append(_gather(a, table, idx))
         values.append(np.asarray(statistic(*resampled)))
     reps_values = np.concatenate(values, axis=0)
-    alpha = 100 * (1 - confidence) / 2
-    with np.errstate(invalid="ignore"):
-        low, high = np.nanpercentile(reps_values, [alpha, 100 - alpha], axis=0)
+    low, high = _percentile_interval(reps_values, confidence)
     return point, low, high
+
+
+def _percentile_interval(reps_values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    alpha = 100 * (1 - confidence) / 2
+    if np.isnan(reps_values).any():
+        with np.errstate(invalid="ignore"):
+            low, high = np.nanpercentile(reps_values, [alpha, 100 - alpha], axis=0)
+    else:
+        low, high = np.percentile(reps_values, [alpha, 100 - alpha], axis=0)
+    return low, high
 
 
 def bootstrap_mean_curve_ci(
@@ -331,9 +362,8 @@ def bootstrap_mean_curve_ci(
     n_runs = curves.shape[0]
     rng = make_rng(seed)
     idx = stratified_indices(np.array([n_runs]), n_runs, reps, rng)[..., 0]  # (reps, n_runs)
-    weights = np.zeros((reps, n_runs))
-    np.add.at(weights, (np.repeat(np.arange(reps), n_runs), idx.ravel()), 1.0 / n_runs)
+    flat = (np.arange(reps)[:, None] * n_runs + idx).ravel()
+    weights = np.bincount(flat, minlength=reps * n_runs).reshape(reps, n_runs) / n_runs
     reps_values = weights @ curves
-    alpha = 100 * (1 - confidence) / 2
-    low, high = np.percentile(reps_values, [alpha, 100 - alpha], axis=0)
+    low, high = _percentile_interval(reps_values, confidence)
     return curves.mean(axis=0), low, high

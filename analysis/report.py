@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -19,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from analysis import plots
-from analysis.align import align_runs, check_lengths, task_grid
+from analysis.align import align_runs, check_lengths
 from analysis.load import LoadResult, PathLike, load_runs
 from analysis.metrics import (
     AGGREGATES,
+    aggregate_iqm,
     all_aggregates,
     area_under_curve,
     bootstrap_mean_curve_ci,
@@ -162,7 +165,7 @@ def analyse(
         if isinstance(paths, LoadResult):
             loaded, inputs = paths, ["<LoadResult>"]
         else:
-            plist = [paths] if isinstance(paths, (str, Path)) else list(paths)  # type: ignore[list-item]
+            plist: list[PathLike] = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
             loaded = load_runs(plist, curve_step=settings.curve_step)
             inputs = [str(p) for p in plist]
 
@@ -172,12 +175,11 @@ def analyse(
         if incomplete:
             runs.loc[runs["run"].isin(incomplete), ["included", "reason"]] = [False, "incomplete"]
         evals = loaded.evals[~loaded.evals["run"].isin(incomplete)]
-        aligned = align_runs(evals) if len(evals) else pd.DataFrame(columns=["task", "variant", "seed", "run", "timesteps"])
-        if len(aligned):
-            nan_rows = aligned["eval_return_mean"].isna()
-            if nan_rows.any():
-                aligned = aligned[~nan_rows]
-                notes.append(f"{int(nan_rows.sum())} aligned points outside a run's range were dropped (no extrapolation).")
+        aligned = (
+            align_runs(evals)
+            if len(evals)
+            else pd.DataFrame(columns=["task", "variant", "seed", "run", "timesteps", "eval_return_mean"])
+        )
 
     variants = sorted(aligned["variant"].unique()) if len(aligned) else []
     tasks = sorted(aligned["task"].unique()) if len(aligned) else []
@@ -274,27 +276,30 @@ def _per_task(
     rows, curve_frames, score_rows = [], [], []
     excluded = runs[~runs["included"].astype(bool)]
     for (task, variant), grp in aligned.groupby(["task", "variant"], sort=True):
-        wide = grp.pivot_table(index="run", columns="timesteps", values="eval_return_mean", aggfunc="first")
-        wide = wide.dropna(axis=1, how="any")
-        steps = wide.columns.to_numpy(np.int64)
-        mat = wide.to_numpy(float)
+        run_ids, seeds, steps, mat = _rect(grp)
+        keep = ~np.isnan(mat).any(axis=0)  # a grid point some run does not cover (only with an explicit grid)
+        steps, mat = steps[keep], mat[:, keep]
+        if mat.shape[1] == 0:
+            continue
         n_runs = mat.shape[0]
         k = min(settings.final_k, mat.shape[1])
         finals = final_return(mat, k)
         aucs = area_under_curve(mat, steps)
-        point, low, high = stratified_bootstrap_ci(finals[:, None], lambda s: np.nanmean(s, axis=(-2, -1)), settings.reps,
-                                                   settings.confidence, _child_seed(rng))
+        point, low, high = stratified_bootstrap_ci(
+            finals[:, None], lambda s: np.nanmean(s, axis=(-2, -1)), settings.reps, settings.confidence, _child_seed(rng)
+        )
         m, lo, hi = bootstrap_mean_curve_ci(mat, settings.reps, settings.confidence, _child_seed(rng))
         curve_frames.append(
-            pd.DataFrame({"task": task, "variant": variant, "timesteps": steps, "mean": m, "low": lo, "high": hi, "n_runs": n_runs})
+            pd.DataFrame(
+                {"task": task, "variant": variant, "timesteps": steps, "mean": m, "low": lo, "high": hi, "n_runs": n_runs}
+            )
         )
         s = task_scores.get(task)
         norm_finals = (finals - s.random) / (s.reference - s.random) if s is not None else np.full(n_runs, np.nan)
         ex = excluded[(excluded["task"] == task) & (excluded["variant"] == variant)]
-        seeds = grp.groupby("run")["seed"].first()
-        for run, f, nf, a in zip(wide.index, finals, norm_finals, aucs):
+        for run, seed, f, nf, a in zip(run_ids, seeds, finals, norm_finals, aucs):
             score_rows.append(
-                {"task": task, "variant": variant, "run": run, "seed": seeds[run], "final": f, "final_norm": nf, "auc": a}
+                {"task": task, "variant": variant, "run": run, "seed": seed, "final": f, "final_norm": nf, "auc": a}
             )
         rows.append(
             {
@@ -319,15 +324,37 @@ def _per_task(
     for (task, variant), ex in excluded.groupby(["task", "variant"], dropna=False):
         if (task, variant) not in present and pd.notna(task):
             rows.append(
-                {"task": task, "variant": variant, "n_runs": 0, "n_excluded": len(ex),
-                 "n_diverged": int((ex["status"] == "diverged").sum())}
+                {
+                    "task": task,
+                    "variant": variant,
+                    "n_runs": 0,
+                    "n_excluded": len(ex),
+                    "n_diverged": int((ex["status"] == "diverged").sum()),
+                }
             )
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values(["task", "variant"]).reset_index(drop=True)
-    curves = pd.concat(curve_frames, ignore_index=True) if curve_frames else pd.DataFrame(
-        columns=["task", "variant", "timesteps", "mean", "low", "high", "n_runs"]
+    curves = (
+        pd.concat(curve_frames, ignore_index=True)
+        if curve_frames
+        else pd.DataFrame(columns=["task", "variant", "timesteps", "mean", "low", "high", "n_runs"])
     )
     run_scores = pd.DataFrame(score_rows, columns=["task", "variant", "run", "seed", "final", "final_norm", "auc"])
     return summary, curves, run_scores
+
+
+def _rect(grp: pd.DataFrame, value: str = "eval_return_mean") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Runs x steps matrix of aligned rows (``align_runs`` output: each run's rows contiguous, same grid).
+
+    :return: ``(run ids, seeds, steps, values (n_runs, n_steps))``.
+    """
+    runs = grp["run"].to_numpy(object)
+    starts = np.r_[0, np.flatnonzero(runs[1:] != runs[:-1]) + 1]
+    n_runs = len(starts)
+    if len(grp) % n_runs:
+        raise ValueError("aligned table is not rectangular: use analysis.align.align_runs output")
+    n_steps = len(grp) // n_runs
+    steps = grp["timesteps"].to_numpy(np.int64)[:n_steps]
+    return runs[starts], grp["seed"].to_numpy()[starts], steps, grp[value].to_numpy(float).reshape(n_runs, n_steps)
 
 
 def score_matrix(run_scores: pd.DataFrame, variant: str, tasks: list[str], value: str = "final_norm") -> np.ndarray:
@@ -346,8 +373,9 @@ def _tasks_of(run_scores: pd.DataFrame, variant: str, tasks: list[str]) -> list[
     return [t for t in tasks if t in have]
 
 
-def _aggregates(run_scores: pd.DataFrame, variants: list[str], tasks: list[str], settings: ReportSettings,
-                rng: np.random.Generator) -> pd.DataFrame:
+def _aggregates(
+    run_scores: pd.DataFrame, variants: list[str], tasks: list[str], settings: ReportSettings, rng: np.random.Generator
+) -> pd.DataFrame:
     rows = []
     for v in variants:
         vt = _tasks_of(run_scores, v, tasks)
@@ -356,13 +384,28 @@ def _aggregates(run_scores: pd.DataFrame, variants: list[str], tasks: list[str],
         mat = score_matrix(run_scores, v, vt)
         point, low, high = stratified_bootstrap_ci(mat, all_aggregates, settings.reps, settings.confidence, _child_seed(rng))
         for i, name in enumerate(AGGREGATES):
-            rows.append({"variant": v, "metric": name, "point": point[i], "low": low[i], "high": high[i],
-                         "n_tasks": len(vt), "n_runs": int(np.count_nonzero(~np.isnan(mat)))})
+            rows.append(
+                {
+                    "variant": v,
+                    "metric": name,
+                    "point": point[i],
+                    "low": low[i],
+                    "high": high[i],
+                    "n_tasks": len(vt),
+                    "n_runs": int(np.count_nonzero(~np.isnan(mat))),
+                }
+            )
     return pd.DataFrame(rows, columns=["variant", "metric", "point", "low", "high", "n_tasks", "n_runs"])
 
 
-def _poi(run_scores: pd.DataFrame, variants: list[str], baseline: Optional[str], tasks: list[str],
-         settings: ReportSettings, rng: np.random.Generator) -> pd.DataFrame:
+def _poi(
+    run_scores: pd.DataFrame,
+    variants: list[str],
+    baseline: Optional[str],
+    tasks: list[str],
+    settings: ReportSettings,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     rows = []
     if baseline is None:
         return pd.DataFrame(columns=["variant", "baseline", "point", "low", "high", "n_tasks"])
@@ -376,15 +419,25 @@ def _poi(run_scores: pd.DataFrame, variants: list[str], baseline: Optional[str],
         # Raw returns are fine here (the statistic is per task and scale free), but keep normalised for consistency.
         x = score_matrix(run_scores, v, common)
         y = score_matrix(run_scores, baseline, common)
-        point, low, high = stratified_bootstrap_ci((x, y), probability_of_improvement, settings.reps, settings.confidence,
-                                                   _child_seed(rng))
-        rows.append({"variant": v, "baseline": baseline, "point": float(point), "low": float(low), "high": float(high),
-                     "n_tasks": len(common)})
+        point, low, high = stratified_bootstrap_ci(
+            (x, y), probability_of_improvement, settings.reps, settings.confidence, _child_seed(rng)
+        )
+        rows.append(
+            {
+                "variant": v,
+                "baseline": baseline,
+                "point": float(point),
+                "low": float(low),
+                "high": float(high),
+                "n_tasks": len(common),
+            }
+        )
     return pd.DataFrame(rows, columns=["variant", "baseline", "point", "low", "high", "n_tasks"])
 
 
-def _profiles(run_scores: pd.DataFrame, variants: list[str], tasks: list[str], settings: ReportSettings,
-              rng: np.random.Generator) -> pd.DataFrame:
+def _profiles(
+    run_scores: pd.DataFrame, variants: list[str], tasks: list[str], settings: ReportSettings, rng: np.random.Generator
+) -> pd.DataFrame:
     vals = run_scores.loc[run_scores["task"].isin(tasks), "final_norm"].to_numpy(float)
     vals = vals[np.isfinite(vals)]
     if len(vals) == 0:
@@ -397,8 +450,9 @@ def _profiles(run_scores: pd.DataFrame, variants: list[str], tasks: list[str], s
         if not vt:
             continue
         mat = score_matrix(run_scores, v, vt)
-        point, low, high = stratified_bootstrap_ci(mat, lambda s: run_score_distribution(s, taus), settings.reps,
-                                                   settings.confidence, _child_seed(rng))
+        point, low, high = stratified_bootstrap_ci(
+            mat, lambda s: run_score_distribution(s, taus), settings.reps, settings.confidence, _child_seed(rng)
+        )
         frames.append(pd.DataFrame({"variant": v, "tau": taus, "point": point, "low": low, "high": high}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["variant", "tau", "point", "low", "high"])
 
@@ -415,12 +469,19 @@ def _sample_efficiency(
     empty = pd.DataFrame(columns=["variant", "x", "point", "low", "high"])
     if not tasks or aligned.empty:
         return empty, "timesteps"
-    sub = aligned[aligned["task"].isin(tasks)]
-    grids = {t: task_grid(sub[sub["task"] == t]) for t in tasks}
-    same = len({(g[0], g[-1]) for g in grids.values() if len(g)}) == 1
+    # normalised runs x steps matrix per (task, variant)
+    mats: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for (task, variant), grp in aligned[aligned["task"].isin(tasks)].groupby(["task", "variant"], sort=True):
+        _, _, steps, mat = _rect(grp)
+        s = task_scores[task]
+        assert s is not None
+        mats[(task, variant)] = (steps, (mat - s.random) / (s.reference - s.random))
+    if not mats:
+        return empty, "timesteps"
+    ends = {(st[0], st[-1]) for st, _ in mats.values()}
     npts = settings.n_curve_points
-    if same:
-        g0 = next(iter(grids.values()))
+    if len(ends) == 1:
+        g0 = next(iter(mats.values()))[0]
         x = np.unique(np.linspace(g0[0], g0[-1], npts).round()) if len(g0) > npts else g0.astype(float)
         x_kind = "timesteps"
     else:
@@ -428,28 +489,19 @@ def _sample_efficiency(
         x_kind = "fraction"
     frames = []
     for v in variants:
-        vsub = sub[sub["variant"] == v]
-        vt = [t for t in tasks if t in set(vsub["task"])]
+        vt = [t for t in tasks if (t, v) in mats]
         if not vt:
             continue
-        cols = []
-        for t in vt:
-            s = task_scores[t]
-            assert s is not None
-            tdf = vsub[vsub["task"] == t]
-            g = grids[t]
-            xt = x if x_kind == "timesteps" else g[0] + x * (g[-1] - g[0])
-            per_run = []
-            for _, rdf in tdf.groupby("run", sort=True):
-                y = np.interp(xt, rdf["timesteps"].to_numpy(float), rdf["eval_return_mean"].to_numpy(float))
-                per_run.append((y - s.random) / (s.reference - s.random))
-            cols.append(np.asarray(per_run))  # (n_runs_t, n_x)
-        n = max(c.shape[0] for c in cols)
+        n = max(mats[(t, v)][1].shape[0] for t in vt)
         data = np.full((len(x), n, len(vt)), np.nan)
-        for j, c in enumerate(cols):
-            data[:, : c.shape[0], j] = c.T
-        from analysis.metrics import aggregate_iqm
-
+        for j, t in enumerate(vt):
+            steps, mat = mats[(t, v)]
+            xt = x if x_kind == "timesteps" else steps[0] + x * (steps[-1] - steps[0])
+            if len(xt) == len(steps) and np.array_equal(xt, steps):
+                data[:, : mat.shape[0], j] = mat.T
+            else:
+                for r in range(mat.shape[0]):
+                    data[:, r, j] = np.interp(xt, steps, mat[r])
         point, low, high = stratified_bootstrap_ci(data, aggregate_iqm, settings.reps, settings.confidence, _child_seed(rng))
         frames.append(pd.DataFrame({"variant": v, "x": x, "point": point, "low": low, "high": high}))
     return (pd.concat(frames, ignore_index=True) if frames else empty), x_kind
@@ -475,40 +527,80 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
         fig = plots.placeholder(empty_msg) if empty_msg else make()
         out.append((title, caption, plots.save(fig, fig_dir, name)))
 
-    add("learning_curves", "Learning curves",
+    add(
+        "learning_curves",
+        "Learning curves",
         f"Evaluation return vs environment steps, mean over seeds with {conf} bootstrap band (no band for single runs).",
-        lambda: plots.learning_curves(a.curves, variants), None if len(a.curves) else "no evaluation data")
+        lambda: plots.learning_curves(a.curves, variants),
+        None if len(a.curves) else "no evaluation data",
+    )
     norm_msg = None if len(a.aggregates) else "no normalised scores (no task with random/reference scores)"
     for factor, fvars in sorted(a.factors.items()):
         shown = ([a.baseline] if a.baseline and a.baseline not in fvars else []) + fvars
         tab = a.aggregates[a.aggregates["variant"].isin(shown) & a.aggregates["metric"].isin(["IQM", "Mean"])]
-        add(f"ablation_{factor}", f"Ablation: {factor}",
+        add(
+            f"ablation_{factor}",
+            f"Ablation: {factor}",
             f"Final normalised score (mean of the last {a.settings.final_k} evaluations) of the `{factor}` variants "
             f"and {a.baseline}: IQM and mean over runs and tasks, {conf} stratified-bootstrap CIs.",
-            lambda tab=tab, shown=shown, factor=factor: plots.interval_plot(
-                tab, ["IQM", "Mean"], [v for v in shown if v in set(tab["variant"])], f"Ablation: {factor}"),
-            norm_msg)
-    add("aggregate_intervals", "Aggregate metrics",
-        f"Final normalised score over all runs and tasks, {conf} stratified-bootstrap CIs "
-        "(optimality gap: lower is better).",
-        lambda: plots.interval_plot(a.aggregates, list(AGGREGATES), [v for v in variants if v in set(a.aggregates["variant"])],
-                                    "Aggregate final normalised score"),
-        norm_msg)
-    add("probability_of_improvement", "Probability of improvement",
+            functools.partial(
+                plots.interval_plot,
+                tab,
+                ["IQM", "Mean"],
+                [v for v in shown if v in set(tab["variant"])],
+                f"Ablation: {factor}",
+            ),
+            norm_msg,
+        )
+    add(
+        "aggregate_intervals",
+        "Aggregate metrics",
+        f"Final normalised score over all runs and tasks, {conf} stratified-bootstrap CIs (optimality gap: lower is better).",
+        lambda: plots.interval_plot(
+            a.aggregates,
+            list(AGGREGATES),
+            [v for v in variants if v in set(a.aggregates["variant"])],
+            "Aggregate final normalised score",
+        ),
+        norm_msg,
+    )
+    add(
+        "probability_of_improvement",
+        "Probability of improvement",
         f"P(a run of the variant beats a run of {a.baseline} on a random task), tasks both ran, {conf} CI.",
         lambda: plots.probability_of_improvement(a.poi, str(a.baseline)),
-        None if len(a.poi) else "no variant shares a normalised task with the baseline")
-    add("performance_profiles", "Performance profiles",
+        None if len(a.poi) else "no variant shares a normalised task with the baseline",
+    )
+    add(
+        "performance_profiles",
+        "Performance profiles",
         f"Fraction of runs with final normalised score > tau (averaged over tasks), {conf} CI bands.",
-        lambda: plots.band_curves(a.profiles.rename(columns={"tau": "x"}), [v for v in variants if v in set(a.profiles["variant"])],
-                                  "x", "normalised score tau", "fraction of runs with score > tau", "Performance profiles"),
-        None if len(a.profiles) else "no normalised scores")
+        lambda: plots.band_curves(
+            a.profiles.rename(columns={"tau": "x"}),
+            [v for v in variants if v in set(a.profiles["variant"])],
+            "x",
+            "normalised score tau",
+            "fraction of runs with score > tau",
+            "Performance profiles",
+        ),
+        None if len(a.profiles) else "no normalised scores",
+    )
     xlabel = "environment steps" if a.sample_efficiency_x == "timesteps" else "fraction of the task's training budget"
-    add("sample_efficiency", "Sample efficiency",
+    add(
+        "sample_efficiency",
+        "Sample efficiency",
         f"IQM of normalised evaluation return over runs and tasks at each point of training, {conf} CI bands.",
-        lambda: plots.band_curves(a.sample_efficiency, [v for v in variants if v in set(a.sample_efficiency["variant"])],
-                                  "x", xlabel, "IQM normalised return", "Sample-efficiency curves", hline=1.0),
-        None if len(a.sample_efficiency) else "no normalised curves")
+        lambda: plots.band_curves(
+            a.sample_efficiency,
+            [v for v in variants if v in set(a.sample_efficiency["variant"])],
+            "x",
+            xlabel,
+            "IQM normalised return",
+            "Sample-efficiency curves",
+            hline=1.0,
+        ),
+        None if len(a.sample_efficiency) else "no normalised curves",
+    )
     return out
 
 
@@ -516,8 +608,12 @@ def _versions_table(runs: pd.DataFrame) -> pd.DataFrame:
     recs = []
     for v, grp in runs.groupby(runs["versions"].map(lambda d: json.dumps(d or {}, sort_keys=True))):
         d = json.loads(v)
-        recs.append({"versions": ", ".join(f"{k}={val}" for k, val in d.items()) or "not recorded (zoo logs / curves)",
-                     "n_runs": len(grp)})
+        recs.append(
+            {
+                "versions": ", ".join(f"{k}={val}" for k, val in d.items()) or "not recorded (zoo logs / curves)",
+                "n_runs": len(grp),
+            }
+        )
     return pd.DataFrame(recs)
 
 
@@ -527,8 +623,14 @@ def _settings_table(runs: pd.DataFrame) -> pd.DataFrame:
     for (variant, task), grp in inc.groupby(["variant", "task"], sort=True):
         configs = grp["config"].map(lambda c: "; ".join(f"{k}={c[k]}" for k in sorted(c)) if c else "not recorded")
         uniq = configs.unique()
-        recs.append({"variant": variant, "task": task, "n_runs": len(grp),
-                     "hyperparameters": uniq[0] + (f" (+{len(uniq) - 1} other settings)" if len(uniq) > 1 else "")})
+        recs.append(
+            {
+                "variant": variant,
+                "task": task,
+                "n_runs": len(grp),
+                "hyperparameters": uniq[0] + (f" (+{len(uniq) - 1} other settings)" if len(uniq) > 1 else ""),
+            }
+        )
     return pd.DataFrame(recs)
 
 
@@ -542,9 +644,20 @@ def _inventory_tables(a: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
             {"what": "runs used in the metrics", "count": int(runs["included"].astype(bool).sum())},
             {"what": "excluded: failed", "count": int((status == "failed").sum())},
             {"what": "excluded: diverged", "count": int((status == "diverged").sum())},
-            {"what": "excluded: incomplete (shorter than the task's other runs)", "count": int((runs["reason"] == "incomplete").sum())},
-            {"what": "excluded: other (unreadable/missing data, still running)",
-             "count": int((~runs["included"].astype(bool) & ~status.isin(["failed", "diverged"]) & (runs["reason"] != "incomplete")).sum())},
+            {
+                "what": "excluded: incomplete (shorter than the task's other runs)",
+                "count": int((runs["reason"] == "incomplete").sum()),
+            },
+            {
+                "what": "excluded: other (unreadable/missing data, still running)",
+                "count": int(
+                    (
+                        ~runs["included"].astype(bool)
+                        & ~status.isin(["failed", "diverged"])
+                        & (runs["reason"] != "incomplete")
+                    ).sum()
+                ),
+            },
             {"what": "warnings (handled, run kept)", "count": int((inv["level"] == "warning").sum()) if len(inv) else 0},
             {"what": "training episodes (monitor files)", "count": len(a.loaded.episodes)},
         ]
@@ -556,14 +669,18 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     s = a.settings
     b: list[_Block] = [_Block("h1", "DDPG benchmark report")]
     b.append(_Block("p", f"Inputs: {', '.join(a.inputs)}. Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}."))
-    b.append(_Block("p",
-                    f"Variants: {', '.join(a.variants) or 'none'}; baseline: {a.baseline} (the variant named 'baseline', else "
-                    "--baseline, else the variant sharing the most tasks with the others). Tasks: {a.summary['task'].nunique()}. "
-                    f"Final return = mean of the last {s.final_k} evaluations of a run (fewer if it has fewer). "
-                    f"CIs: {s.confidence:.0%} percentile intervals of {s.reps} stratified-bootstrap replicates "
-                    f"(runs resampled within each task), numpy Generator seed {s.seed}. "
-                    "Aggregates (IQM = 25% trimmed mean, median, mean, optimality gap at 1) pool all runs and tasks of a "
-                    "variant, as in rliable (Agarwal et al. 2021); normalised score = (return - random) / (reference - random)."))
+    b.append(
+        _Block(
+            "p",
+            f"Variants: {', '.join(a.variants) or 'none'}; baseline: {a.baseline} (the variant named 'baseline', else "
+            f"--baseline, else the variant sharing the most tasks with the others). Tasks: {a.summary['task'].nunique()}. "
+            f"Final return = mean of the last {s.final_k} evaluations of a run (fewer if it has fewer). "
+            f"CIs: {s.confidence:.0%} percentile intervals of {s.reps} stratified-bootstrap replicates "
+            f"(runs resampled within each task), numpy Generator seed {s.seed}. "
+            "Aggregates (IQM = 25% trimmed mean, median, mean, optimality gap at 1) pool all runs and tasks of a "
+            "variant, as in rliable (Agarwal et al. 2021); normalised score = (return - random) / (reference - random).",
+        )
+    )
     for note in a.notes:
         b.append(_Block("p", "Note: " + note))
     counts, inv = _inventory_tables(a)
@@ -572,8 +689,14 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     if len(inv):
         b.append(_Block("table", inv, "Excluded runs and handled problems"))
     b.append(_Block("h2", "Per task and variant (summary.csv)"))
-    b.append(_Block("table", a.summary, "max_of_mean = maximum over evaluations of the seed-mean curve (TD3 paper Table 1); "
-                                        "auc_mean = mean over runs of the average return over training."))
+    b.append(
+        _Block(
+            "table",
+            a.summary,
+            "max_of_mean = maximum over evaluations of the seed-mean curve (TD3 paper Table 1); "
+            "auc_mean = mean over runs of the average return over training.",
+        )
+    )
     if len(a.aggregates):
         b.append(_Block("h2", "Aggregate metrics (final normalised score)"))
         b.append(_Block("table", a.aggregates))
@@ -589,8 +712,11 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     b.append(_Block("table", _settings_table(a.loaded.runs)))
     b.append(_Block("h2", "Package versions of the runs"))
     b.append(_Block("table", _versions_table(a.loaded.runs)))
-    b.append(_Block("p", f"Analysis environment: python {platform.python_version()}, numpy {np.__version__}, "
-                         f"pandas {pd.__version__}."))
+    b.append(
+        _Block(
+            "p", f"Analysis environment: python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}."
+        )
+    )
     timing = pd.DataFrame([{"stage": k, "seconds": round(v, 3)} for k, v in a.timings.items()])
     b.append(_Block("h2", "Timing"))
     b.append(_Block("table", timing))
@@ -636,14 +762,17 @@ def _render_md(blocks: list[_Block], out: Path) -> str:
 
 
 _CSS = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#eee}td:first-child,td:nth-child(2){text-align:left}figure{margin:1em 0}img{max-width:100%}
 figcaption{font-size:13px;color:#444}.cap{font-style:italic;font-size:13px}"""
 
 
 def _render_html(blocks: list[_Block]) -> str:
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>DDPG benchmark report</title>",
-             f"<style>{_CSS}</style></head><body>"]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>DDPG benchmark report</title>",
+        f"<style>{_CSS}</style></head><body>",
+    ]
     for bl in blocks:
         if bl.kind in ("h1", "h2"):
             parts.append(f"<{bl.kind}>{html.escape(str(bl.content))}</{bl.kind}>")
@@ -652,11 +781,15 @@ def _render_html(blocks: list[_Block]) -> str:
         elif bl.kind == "table":
             if bl.caption:
                 parts.append(f"<p class='cap'>{html.escape(bl.caption)}</p>")
-            parts.append(_fmt_table(bl.content).to_html(index=False, escape=True, border=0) if len(bl.content) else "<p>(empty)</p>")
+            parts.append(
+                _fmt_table(bl.content).to_html(index=False, escape=True, border=0) if len(bl.content) else "<p>(empty)</p>"
+            )
         elif bl.kind == "figure":
             data = base64.b64encode(bl.content["png"].read_bytes()).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(bl.caption)}' src='data:image/png;base64,{data}'/>"
-                         f"<figcaption>{html.escape(bl.caption)}</figcaption></figure>")
+            parts.append(
+                f"<figure><img alt='{html.escape(bl.caption)}' src='data:image/png;base64,{data}'/>"
+                f"<figcaption>{html.escape(bl.caption)}</figcaption></figure>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -58,7 +58,9 @@ def write_zoo_log(
         f.write("#" + json.dumps({"t_start": 0.0, "env_id": env_id}) + "\nr,l,t\n")
         for i, r in enumerate(rets):
             f.write(f"{r:.6f},{episode_length},{0.1 * (i + 1):.6f}\n")
-    cfg = config if config is not None else {"learning_rate": 0.001, "n_timesteps": float(timesteps[-1]), "policy": "MlpPolicy"}
+    cfg = (
+        config if config is not None else {"learning_rate": 0.001, "n_timesteps": float(timesteps[-1]), "policy": "MlpPolicy"}
+    )
     (run_dir / env_id / "config.yml").write_text(_ordered_yaml(cfg), encoding="utf-8")
     (run_dir / env_id / "args.yml").write_text(_ordered_yaml({"algo": algo, "env": env_id, "seed": seed}), encoding="utf-8")
     return run_dir

@@ -28,7 +28,7 @@ def td3_curves(shared_datasets):
 
 @pytest.mark.parametrize("task", sorted(TD3_TABLE1))
 def test_td3_paper_table1_reproduced(td3_curves, task):
-    evals, runs = td3_curves
+    evals, _ = td3_curves
     tdf = align_runs(evals[evals["task"] == task])
     _, steps, curves = to_array(tdf)
     assert curves.shape == (10, 201)  # 10 seeds x 201 evaluations
@@ -40,7 +40,7 @@ def test_td3_paper_table1_reproduced(td3_curves, task):
 def test_td3_curves_inventory(td3_curves):
     evals, runs = td3_curves
     assert runs["included"].all()
-    assert runs.groupby("task")["seed"].nunique().to_dict() == {t: 10 for t in [*TD3_TABLE1, "Reacher-v1"]}
+    assert runs.groupby("task")["seed"].nunique().to_dict() == dict.fromkeys([*TD3_TABLE1, "Reacher-v1"], 10)
     assert set(runs["variant"]) == {"TD3"}
     # Reacher: the paper prints -3.60 but the repository's curves give -3.70: documented, not asserted equal
     _, _, reacher = to_array(align_runs(evals[evals["task"] == "Reacher-v1"]))

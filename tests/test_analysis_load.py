@@ -41,7 +41,7 @@ def test_yaml_loader_handles_zoo_tags_and_executes_nothing(tmp_path):
     assert not marker.exists()
     bad = tmp_path / "bad.yml"
     bad.write_text("a: [1, 2\n")
-    with pytest.raises(ValueError, match="bad.yml"):
+    with pytest.raises(ValueError, match=r"bad\.yml"):
         load_yaml(bad)
 
 
@@ -74,7 +74,7 @@ def test_corrupt_and_partial_fixtures_are_reported(tmp_path):
     shutil.rmtree(no_cfg / "NoConfig-v1")
     no_npz = write_zoo_log(root, "ddpg", "NoEval-v1", STEPS, _results(), np.arange(3.0))
     (no_npz / "evaluations.npz").unlink()
-    nan = write_zoo_log(root, "ddpg", "NaN-v1", STEPS, np.where(np.arange(10)[:, None] == 4, np.nan, _results()))
+    write_zoo_log(root, "ddpg", "NaN-v1", STEPS, np.where(np.arange(10)[:, None] == 4, np.nan, _results()))
 
     res = load_runs(root)  # must not raise
     runs = res.runs.set_index("task")
@@ -83,7 +83,13 @@ def test_corrupt_and_partial_fixtures_are_reported(tmp_path):
     assert used == {"Good-v1", "EmptyMonitor-v1", "HeaderMonitor-v1", "NoConfig-v1"}
     excluded = res.inventory.to_frame().query("level == 'excluded'")
     assert set(excluded["path"].map(lambda p: p.split("/")[-2])) == {
-        "Trunc-v1_1", "Garbage-v1_1", "Pickled-v1_1", "NoKey-v1_1", "NoEval-v1_1", "NaN-v1_1"}
+        "Trunc-v1_1",
+        "Garbage-v1_1",
+        "Pickled-v1_1",
+        "NoKey-v1_1",
+        "NoEval-v1_1",
+        "NaN-v1_1",
+    }
     text = " ".join(_reasons(res, "excluded"))
     assert "corrupt or truncated evaluations.npz" in text
     assert "lacks key 'results'" in text
@@ -164,8 +170,13 @@ def test_align_different_lengths_and_grids():
 
 def test_check_lengths_flags_incomplete_runs():
     runs = pd.DataFrame(
-        {"task": ["T", "T", "T", "U"], "run": ["a", "b", "c", "d"], "included": [True, True, True, True],
-         "last_timestep": [1000, 990, 400, 10], "path": ["pa", "pb", "pc", "pd"]}
+        {
+            "task": ["T", "T", "T", "U"],
+            "run": ["a", "b", "c", "d"],
+            "included": [True, True, True, True],
+            "last_timestep": [1000, 990, 400, 10],
+            "path": ["pa", "pb", "pc", "pd"],
+        }
     )
     inv = Inventory()
     assert check_lengths(runs, inv, 0.95) == {"c"}
@@ -177,6 +188,22 @@ def test_check_lengths_flags_incomplete_runs():
 def test_run_json_roundtrip_keys(tmp_path):
     rd = write_runner_run(tmp_path, "s", "T-v1", "baseline", 0, STEPS, _results())
     info = json.loads((rd / "run.json").read_text())
-    for key in ("suite", "task", "variant", "factor", "seed", "algo", "status", "started", "finished", "wall_time_s",
-                "env_steps_per_s", "n_timesteps", "versions", "git_commit", "host", "error_tail"):
+    for key in (
+        "suite",
+        "task",
+        "variant",
+        "factor",
+        "seed",
+        "algo",
+        "status",
+        "started",
+        "finished",
+        "wall_time_s",
+        "env_steps_per_s",
+        "n_timesteps",
+        "versions",
+        "git_commit",
+        "host",
+        "error_tail",
+    ):
         assert key in info

@@ -168,7 +168,7 @@ def test_bootstrap_detects_a_wrong_estimator():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(10, 4)) + np.array([0.0, 10.0, 20.0, 30.0])  # tasks on very different levels
     reps = 2000
-    _, low, high = stratified_bootstrap_ci(x, aggregate_mean, reps=reps, seed=0)
+    _, low, _ = stratified_bootstrap_ci(x, aggregate_mean, reps=reps, seed=0)
     flat = x.ravel()
     boot = np.random.default_rng(1)
     joint = np.array([flat[boot.integers(0, flat.size, flat.size)].mean() for _ in range(reps)])
@@ -197,7 +197,8 @@ def test_bootstrap_batch_axes_match_per_step_calls():
     assert point.shape == low.shape == high.shape == (4,)
     for s in range(4):
         p, lo, hi = stratified_bootstrap_ci(data[s], aggregate_iqm, reps=400, seed=11)
-        assert (p, lo, hi) == (point[s], low[s], high[s])
+        # same resamples; only the summation order inside the partitioned slice may differ (last-bit rounding)
+        np.testing.assert_allclose([p, lo, hi], [point[s], low[s], high[s]], rtol=1e-12)
 
 
 def test_poi_bootstrap_agrees_with_loop_reference():

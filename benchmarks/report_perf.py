@@ -1,0 +1,90 @@
+"""Benchmark of the analysis report (not a test): 1,000 synthetic runs x 100 evaluation points, 2,000 bootstrap
+replicates, timed per stage.
+
+    python benchmarks/report_perf.py [--tasks 10 --variants 10 --seeds 10 --points 100 --reps 2000] [--keep DIR]
+
+The runs are written in the benchmark runner's exact folder layout (``analysis.synthetic``), then
+``analysis.report.build_report`` loads, aligns, computes every metric with stratified-bootstrap CIs, draws every
+figure and writes the report. Target: under 30 s on 2 cores (excluding writing the synthetic runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from analysis.report import ReportSettings, build_report
+from analysis.synthetic import synthetic_suite
+
+_FACTORS = ["noise", "target_noise", "learning_starts", "update_interval", "layer_norm"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", type=int, default=10)
+    p.add_argument("--variants", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--points", type=int, default=100)
+    p.add_argument("--reps", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep", default=None, help="write runs and report here and keep them (default: a temp dir)")
+    args = p.parse_args()
+
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="report_perf_"))
+    # Task names from the score table so that normalisation applies
+    tasks = [
+        "HalfCheetah-v5",
+        "Hopper-v5",
+        "Walker2d-v5",
+        "Ant-v5",
+        "Humanoid-v5",
+        "Swimmer-v5",
+        "Reacher-v5",
+        "InvertedPendulum-v5",
+        "InvertedDoublePendulum-v5",
+        "Pendulum-v1",
+        "HalfCheetahBulletEnv-v0",
+        "AntBulletEnv-v0",
+        "HopperBulletEnv-v0",
+        "Walker2DBulletEnv-v0",
+    ]
+    if args.tasks > len(tasks):
+        tasks += [f"Synthetic{i}-v0" for i in range(args.tasks - len(tasks))]
+    tasks = tasks[: args.tasks]
+    from analysis.scores import lookup_scores
+
+    levels = {}
+    for t in tasks:
+        s = lookup_scores(t)
+        levels[t] = (s.random, s.reference) if s else (0.0, 1000.0)
+    variants: dict[str, tuple[str | None, float]] = {"baseline": (None, 1.0)}
+    for i in range(1, args.variants):
+        variants[f"{_FACTORS[i % len(_FACTORS)]}_{i}"] = (_FACTORS[i % len(_FACTORS)], 0.7 + 0.06 * i)
+    n_runs = len(tasks) * len(variants) * args.seeds
+    t0 = time.perf_counter()
+    synthetic_suite(
+        root / "runs", tasks, variants, args.seeds, n_points=args.points, budget=1_000_000, seed=args.seed, levels=levels
+    )
+    t_write = time.perf_counter() - t0
+    print(f"{n_runs} synthetic runs x {args.points} points written in {t_write:.1f} s ({root / 'runs'}) [not counted]")
+
+    t0 = time.perf_counter()
+    a = build_report(root / "runs", root / "report", ReportSettings(reps=args.reps, seed=args.seed))
+    total = time.perf_counter() - t0
+    print(f"report: {root / 'report' / 'report.html'} ({int(a.loaded.runs['included'].sum())} runs used)")
+    print(f"{'stage':<28s} {'seconds':>8s}")
+    for stage, sec in a.timings.items():
+        print(f"{stage:<28s} {sec:8.2f}")
+    print(f"{'total':<28s} {total:8.2f}   (target < 30 s on 2 cores)")
+    if not args.keep:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()
