@@ -18,6 +18,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -60,6 +61,7 @@ def run_check(
     n_eval_episodes: int = 5,
     final_eval_episodes: int = 10,
     log_dir: Optional[str] = None,
+    eval_log_path: Optional[str] = None,
 ) -> dict[str, Any]:
     """
     Train DDPG + parameter noise + LayerNorm policy, evaluate, and return a summary dict.
@@ -76,6 +78,7 @@ def run_check(
     :param n_eval_episodes: Episodes per evaluation during training.
     :param final_eval_episodes: Episodes of the final evaluation.
     :param log_dir: Optional tensorboard log folder.
+    :param eval_log_path: Folder for EvalCallback's ``evaluations.npz`` (a temporary folder if None).
     :return: Summary (JSON-serialisable).
     """
     if env_id not in TASK_SETTINGS:
@@ -105,8 +108,16 @@ def run_check(
         desired_action_stddev=desired_action_stddev,
         sampling=sampling,  # type: ignore[arg-type]
     )
+    if eval_log_path is None:
+        eval_log_path = tempfile.mkdtemp(prefix="param_noise_check_")
+    # EvalCallback records the curve (evaluations_timesteps/results) only when log_path is set.
     eval_callback = EvalCallback(
-        eval_env, n_eval_episodes=n_eval_episodes, eval_freq=max(n_timesteps // n_evals, 1), deterministic=True, verbose=0
+        eval_env,
+        n_eval_episodes=n_eval_episodes,
+        eval_freq=max(n_timesteps // n_evals, 1),
+        deterministic=True,
+        log_path=eval_log_path,
+        verbose=0,
     )
     start = time.perf_counter()
     model.learn(n_timesteps, callback=CallbackList([param_noise, eval_callback]))
@@ -155,6 +166,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--sampling", default="per_element", choices=["per_element", "per_tensor", "single"])
     parser.add_argument("--action-noise-std", type=float, default=0.0)
     parser.add_argument("--n-evals", type=int, default=10)
+    parser.add_argument("--n-eval-episodes", type=int, default=5, help="episodes per evaluation during training")
+    parser.add_argument("--final-eval-episodes", type=int, default=10)
     parser.add_argument("--out", type=Path, required=True, help="JSON output file")
     parser.add_argument("--tensorboard-log", default=None)
     args = parser.parse_args(argv)
@@ -168,7 +181,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         sampling=args.sampling,
         action_noise_std=args.action_noise_std,
         n_evals=args.n_evals,
+        n_eval_episodes=args.n_eval_episodes,
+        final_eval_episodes=args.final_eval_episodes,
         log_dir=args.tensorboard_log,
+        eval_log_path=str(args.out.with_suffix("")) + "_eval",
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1))

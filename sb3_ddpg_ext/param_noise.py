@@ -157,7 +157,10 @@ def sample_parameter_noise(
     if not (math.isfinite(stddev) and stddev >= 0):
         raise ValueError(f"stddev must be a finite number >= 0, got {stddev!r}")
     if sampling == "per_element":
-        return [th.randn(shape, generator=generator, dtype=dtype) * stddev for shape in shapes]
+        # One draw for all elements (fewer kernel launches), split into per-parameter views.
+        numels = [int(math.prod(shape)) for shape in shapes]
+        flat = th.randn(sum(numels), generator=generator, dtype=dtype) * stddev
+        return [chunk.view(shape) for chunk, shape in zip(th.split(flat, numels), shapes)]
     if sampling == "per_tensor":
         scalars = th.randn(len(shapes), generator=generator, dtype=dtype) * stddev
         return [scalars[i].expand(shape) for i, shape in enumerate(shapes)]
