@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -210,3 +211,110 @@ def test_merge_into_zoo_style_string_policy_kwargs():
         "activation_fn": nn.Tanh,
         "layer_norm_actor": True,
     }
+
+
+# ------------------------------------------------------------------------------------------------ every YAML builds
+HYPERPARAMS_DIR = DEFAULT_HYPERPARAMS_FILE.parent
+YAML_FILES = sorted([*HYPERPARAMS_DIR.glob("*.yml"), *HYPERPARAMS_DIR.glob("*.yaml")])
+
+
+def _is_variants_file(data: dict) -> bool:
+    return all(isinstance(entry, dict) and "factor" in entry for entry in data.values())
+
+
+def _require_env(env_id: str) -> None:
+    """Fail on an env id nobody registers; skip only when the package that would register it is not installed."""
+    import importlib.util
+
+    import gymnasium as gym
+
+    if "Bullet" in env_id:
+        if importlib.util.find_spec("pybullet_envs_gymnasium") is None:
+            pytest.skip(f"{env_id}: pybullet_envs_gymnasium not installed")
+        import pybullet_envs_gymnasium  # noqa: F401
+    elif env_id.endswith("-v5") and importlib.util.find_spec("mujoco") is None:
+        pytest.skip(f"{env_id}: mujoco not installed")
+    elif env_id.startswith(("LunarLander", "BipedalWalker")) and importlib.util.find_spec("Box2D") is None:
+        pytest.skip(f"{env_id}: box2d not installed")
+    assert env_id in gym.envs.registry, f"{env_id!r} is not a registered gymnasium env id"
+
+
+def test_yaml_files_are_known():
+    # Each YAML under hyperparams/ is either an env-keyed zoo file or a variants file; both kinds are tested below.
+    assert {path.name for path in YAML_FILES} >= {"ddpg.yml", "variants.yml"}
+    for path in YAML_FILES:
+        data = load_yaml_mapping(path)
+        if _is_variants_file(data):
+            load_variants(path)
+
+
+ZOO_ENTRIES = [
+    pytest.param(path, env_id, id=f"{path.name}:{env_id}")
+    for path in YAML_FILES
+    if not _is_variants_file(load_yaml_mapping(path))
+    for env_id in load_yaml_mapping(path)
+]
+
+
+@pytest.mark.parametrize(("path", "env_id"), ZOO_ENTRIES)
+def test_every_zoo_entry_builds_its_model(tmp_path, path, env_id):
+    """Unknown keys and unknown envs fail; the zoo builds env + model (full size, no training) for every entry."""
+    from sb3_ddpg_ext.zoo import check_zoo_keys, setup_zoo_experiment
+
+    algo = path.stem if path.stem in ("ddpg", "ddpg_ext") else "ddpg"
+    entry = load_yaml_mapping(path)[env_id]
+    check_zoo_keys(entry, algo, where=f"{path.name}:{env_id}")
+    _require_env(env_id)
+    manager, model = setup_zoo_experiment(algo, env_id, entry, tmp_path)
+    try:
+        assert model.policy_kwargs["net_arch"] == entry["policy_kwargs"]["net_arch"]
+        assert model.lr_schedule(1.0) == pytest.approx(entry["learning_rate"])
+        assert manager.n_timesteps == int(entry["n_timesteps"])
+        if "noise_type" in entry:
+            assert model.action_noise is not None
+            np.testing.assert_allclose(model.action_noise._sigma, entry["noise_std"])
+    finally:
+        model.env.close()
+
+
+def test_every_variant_has_known_keys_for_every_entry():
+    from sb3_ddpg_ext.zoo import check_zoo_keys
+
+    for path in YAML_FILES:
+        data = load_yaml_mapping(path)
+        if _is_variants_file(data):
+            continue
+        for env_id in data:
+            for name in load_variants():
+                algo, merged = resolve_variant(path, env_id, name)
+                check_zoo_keys(merged, algo, where=f"{path.name}:{env_id} + {name}")
+
+
+@pytest.mark.parametrize("variant", sorted(load_variants()))
+def test_every_variant_builds_its_model(tmp_path, variant):
+    """Each variant through the zoo's preprocessing (callbacks, dotted policy path, ddpg_ext) on one env, no training."""
+    from sb3_ddpg_ext.zoo import ExplorationCallback, algo_class, setup_zoo_experiment
+
+    algo, merged = resolve_variant(DEFAULT_HYPERPARAMS_FILE, "Pendulum-v1", variant)
+    manager, model = setup_zoo_experiment(algo, "Pendulum-v1", merged, tmp_path)
+    try:
+        assert type(model) is algo_class(algo)
+        for key, value in load_variants()[variant]["hyperparams"].items():
+            if key in ("target_policy_noise", "target_noise_clip", "target_noise_sampling", "target_noise_space"):
+                assert getattr(model, key) == value
+            elif key == "callback":
+                specs = [cb.spec for cb in manager.callbacks if isinstance(cb, ExplorationCallback)]
+                assert specs == [value[0]["sb3_ddpg_ext.zoo.ExplorationCallback"]["spec"]]
+            elif key == "policy":
+                assert f"{type(model.policy).__module__}.{type(model.policy).__name__}" == value
+            elif key == "policy_kwargs":
+                assert {k: model.policy_kwargs[k] for k in value} == value
+            elif value is None:
+                assert key not in manager._hyperparams
+            elif key == "train_freq":
+                frequency, unit = (value, "step") if isinstance(value, int) else value
+                assert (model.train_freq.frequency, model.train_freq.unit.value) == (frequency, unit)
+            else:
+                assert getattr(model, key) == value, key
+    finally:
+        model.env.close()
