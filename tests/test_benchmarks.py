@@ -410,3 +410,22 @@ def test_execute_run_leaves_a_run_of_another_live_runner_alone(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.slow
+def test_diverging_run_is_marked_diverged(tmp_path):
+    """A real run made to blow up (Adam with learning rate 1e30): the guard stops it, the runner marks it diverged."""
+    suite_file = write_suite(tmp_path / "nan.yml", overrides={**TINY_OVERRIDES, "learning_rate": 1e30}, n_timesteps=400)
+    out = tmp_path / "out"
+    summary = run_suite(suite_file, out=out, use_tqdm=False)
+    assert summary.total["diverged"] == 1 and exit_status(summary) == 1
+    (spec,) = expand_grid(load_suite(suite_file))
+    info = read_run_json(spec.run_dir(out))
+    assert info is not None and info["status"] == "diverged" and info["returncode"] == 0
+    marker = json.loads((spec.run_dir(out) / "diverged.json").read_text())
+    # Learning starts at step 100 and the guard checks every 50 steps: stopped at the first checks after that.
+    assert 100 < marker["num_timesteps"] < 400
+    assert info["error_tail"].startswith(f"diverged at step {marker['num_timesteps']}")
+    # A resumed grid does not redo a diverged run (same seed, same divergence) unless asked to.
+    assert run_suite(suite_file, out=out, use_tqdm=False).total["diverged"] == 1
+    assert read_run_json(spec.run_dir(out)) == info
