@@ -435,7 +435,12 @@ def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool
     else:
         status = "failed"
         if error is None:
-            reason = f"exit status {returncode}" if returncode != 0 else "exit status 0 but no evaluations.npz"
+            if returncode is not None and returncode < 0:
+                reason = f"killed by signal {-returncode} ({signal.Signals(-returncode).name})"
+            elif returncode != 0:
+                reason = f"exit status {returncode}"
+            else:
+                reason = "exit status 0 but no evaluations.npz"
             error = f"{reason}\n{_tail(run_dir / 'stderr.txt')}"
     steps = spec.n_timesteps if marker is None else int(marker.get("num_timesteps") or 0)
     info.update(
