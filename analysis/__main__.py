@@ -56,8 +56,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         runs = a.loaded.runs
         print(f"{len(runs)} runs found, {int(runs['included'].astype(bool).sum())} used; report: {args.out}/report.html")
-        for stage, sec in a.timings.items():
-            print(f"  {stage:<28s} {sec:8.2f} s")
+        from analysis.report import timing_table
+
+        print(timing_table(a.timings).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
         return 0
     from analysis.random_scores import measure_random_score
 

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 _LINESTYLES = ["-", "--", ":", "-."]
 
@@ -26,12 +27,17 @@ def variant_styles(variants: Sequence[str]) -> dict[str, dict[str, object]]:
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
-    """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.svg`` and close it."""
+    """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.svg`` and close it.
+
+    Figures that lay themselves out completely (``fig._sb3_ddpg_ext_laid_out``, e.g. the learning curves) are
+    saved as they are; the others with a tight bounding box (one extra draw).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
+    bbox = None if getattr(fig, "_sb3_ddpg_ext_laid_out", False) else "tight"
     for ext in ("png", "svg"):
         p = out_dir / f"{name}.{ext}"
-        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
+        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches=bbox)
         paths[ext] = p
     plt.close(fig)
     return paths
@@ -41,16 +47,13 @@ def _fmt_steps(ax: plt.Axes) -> None:
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3), useMathText=True)
 
 
-def _legend_below(fig: Figure, handles: list, labels: list, n: int) -> None:
-    ncol = min(max(1, n), 4)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False, fontsize=9)
-
-
-def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 4) -> Figure:
+def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 4, confidence: float = 0.95) -> Figure:
     """One panel per task, one line per variant: seed-mean evaluation return with its bootstrap CI band.
 
     :param curves: columns ``task, variant, timesteps, mean, low, high, n_runs``.
     :param variants: variants in legend order.
+    :param ncols: panels per row.
+    :param confidence: coverage of the bands (for the title).
     """
     tasks = sorted(curves["task"].unique())
     styles = variant_styles(variants)
@@ -76,9 +79,16 @@ def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 
     for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], lw=2, **styles[v]) for v in variants]  # type: ignore[arg-type]
-    _legend_below(fig, handles, list(variants), len(variants))
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    fig.suptitle("Learning curves: mean over seeds, shaded 95% bootstrap CI", fontsize=11, y=1 - 0.08 / fig.get_figheight())
+    ncol = min(max(1, len(variants)), 4)
+    legend_h = (0.25 * math.ceil(len(variants) / ncol) + 0.15) / fig.get_figheight()
+    fig.legend(handles, list(variants), loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, legend_h, 1, 1 - 0.35 / fig.get_figheight()))
+    fig.suptitle(
+        f"Learning curves: mean over seeds, shaded {confidence:.0%} bootstrap CI",
+        fontsize=11,
+        y=1 - 0.08 / fig.get_figheight(),
+    )
+    fig._sb3_ddpg_ext_laid_out = True  # type: ignore[attr-defined]
     return fig
 
 
@@ -88,12 +98,14 @@ def interval_plot(
     variants: Sequence[str],
     title: str,
     xlabel: str = "normalised score",
+    palette_order: Optional[Sequence[str]] = None,
 ) -> Figure:
     """Horizontal point-and-interval plot, one panel per metric, one row per variant.
 
     :param table: columns ``variant, metric, point, low, high``.
+    :param palette_order: all variants of the report, so that a variant keeps its colour across figures.
     """
-    styles = variant_styles(variants)
+    styles = variant_styles(palette_order or variants)
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(variants) + 1.4), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         mdf = table[table["metric"] == metric].set_index("variant")
@@ -111,19 +123,21 @@ def interval_plot(
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def probability_of_improvement(table: pd.DataFrame, baseline: str) -> Figure:
+def probability_of_improvement(table: pd.DataFrame, baseline: str, palette_order: Optional[Sequence[str]] = None) -> Figure:
     """P(variant > baseline) with its CI, one row per variant.
 
     :param table: columns ``variant, point, low, high, n_tasks``.
+    :param palette_order: all variants of the report (stable colours).
     """
     variants = list(table["variant"])
-    styles = variant_styles(variants)
+    styles = variant_styles(palette_order or variants)
     fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(variants) + 1.5))
     for i, row in enumerate(table.itertuples()):
         c = styles[row.variant]["color"]
@@ -150,12 +164,14 @@ def band_curves(
     ylabel: str,
     title: str,
     hline: Optional[float] = None,
+    palette_order: Optional[Sequence[str]] = None,
 ) -> Figure:
     """Lines with CI bands, one per variant (performance profiles, sample-efficiency curves).
 
     :param table: columns ``variant, <x>, point, low, high``.
+    :param palette_order: all variants of the report (stable colours).
     """
-    styles = variant_styles(variants)
+    styles = variant_styles(palette_order or variants)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for v in variants:
         vdf = table[table["variant"] == v]

@@ -134,9 +134,22 @@ class _Stage:
 
     def __enter__(self) -> None:
         self.t0 = time.perf_counter()
+        self.c0 = time.process_time()
 
     def __exit__(self, *exc: object) -> None:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.t0
+        cpu = f"{self.name} (cpu)"
+        self.timings[cpu] = self.timings.get(cpu, 0.0) + time.process_time() - self.c0
+
+
+def timing_table(timings: dict[str, float]) -> pd.DataFrame:
+    """Stages with their wall-clock and CPU (this process) seconds."""
+    rows = [
+        {"stage": k, "wall_s": v, "cpu_s": timings.get(f"{k} (cpu)", np.nan)}
+        for k, v in timings.items()
+        if not k.endswith("(cpu)")
+    ]
+    return pd.DataFrame(rows, columns=["stage", "wall_s", "cpu_s"])
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -531,7 +544,7 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
         "learning_curves",
         "Learning curves",
         f"Evaluation return vs environment steps, mean over seeds with {conf} bootstrap band (no band for single runs).",
-        lambda: plots.learning_curves(a.curves, variants),
+        lambda: plots.learning_curves(a.curves, variants, confidence=a.settings.confidence),
         None if len(a.curves) else "no evaluation data",
     )
     norm_msg = None if len(a.aggregates) else "no normalised scores (no task with random/reference scores)"
@@ -549,6 +562,7 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
                 ["IQM", "Mean"],
                 [v for v in shown if v in set(tab["variant"])],
                 f"Ablation: {factor}",
+                palette_order=variants,
             ),
             norm_msg,
         )
@@ -561,6 +575,7 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
             list(AGGREGATES),
             [v for v in variants if v in set(a.aggregates["variant"])],
             "Aggregate final normalised score",
+            palette_order=variants,
         ),
         norm_msg,
     )
@@ -568,7 +583,7 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
         "probability_of_improvement",
         "Probability of improvement",
         f"P(a run of the variant beats a run of {a.baseline} on a random task), tasks both ran, {conf} CI.",
-        lambda: plots.probability_of_improvement(a.poi, str(a.baseline)),
+        lambda: plots.probability_of_improvement(a.poi, str(a.baseline), palette_order=variants),
         None if len(a.poi) else "no variant shares a normalised task with the baseline",
     )
     add(
@@ -582,6 +597,7 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
             "normalised score tau",
             "fraction of runs with score > tau",
             "Performance profiles",
+            palette_order=variants,
         ),
         None if len(a.profiles) else "no normalised scores",
     )
@@ -598,6 +614,7 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
             "IQM normalised return",
             "Sample-efficiency curves",
             hline=1.0,
+            palette_order=variants,
         ),
         None if len(a.sample_efficiency) else "no normalised curves",
     )
@@ -717,7 +734,7 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
             "p", f"Analysis environment: python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}."
         )
     )
-    timing = pd.DataFrame([{"stage": k, "seconds": round(v, 3)} for k, v in a.timings.items()])
+    timing = timing_table(a.timings).round(3)
     b.append(_Block("h2", "Timing"))
     b.append(_Block("table", timing))
     return b

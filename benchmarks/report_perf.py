@@ -19,7 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from analysis.report import ReportSettings, build_report
+from analysis.report import ReportSettings, build_report, timing_table
 from analysis.synthetic import synthetic_suite
 
 _FACTORS = ["noise", "target_noise", "learning_starts", "update_interval", "layer_norm"]
@@ -78,10 +78,12 @@ def main() -> None:
     a = build_report(root / "runs", root / "report", ReportSettings(reps=args.reps, seed=args.seed))
     total = time.perf_counter() - t0
     print(f"report: {root / 'report' / 'report.html'} ({int(a.loaded.runs['included'].sum())} runs used)")
-    print(f"{'stage':<28s} {'seconds':>8s}")
-    for stage, sec in a.timings.items():
-        print(f"{stage:<28s} {sec:8.2f}")
-    print(f"{'total':<28s} {total:8.2f}   (target < 30 s on 2 cores)")
+    table = timing_table(a.timings)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    print(
+        f"total: wall {total:.2f} s, cpu {table['cpu_s'].sum():.2f} s (target < 30 s on 2 cores); "
+        f"load average {os.getloadavg()[0]:.1f} (other processes share the cores)"
+    )
     if not args.keep:
         shutil.rmtree(root)
 
