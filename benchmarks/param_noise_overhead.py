@@ -40,7 +40,7 @@ def time_learn(
     net_arch: list[int],
     seed: int,
     action_noise_std: float = 0.1,
-) -> float:
+) -> tuple[float, float]:
     """
     Build DDPG, time ``learn(n_timesteps)``.
 
@@ -51,7 +51,8 @@ def time_learn(
     :param net_arch: Hidden layers of actor and critic.
     :param seed: Seed of the model and of the callback.
     :param action_noise_std: Gaussian action noise std (used in both arms; the callback adds param noise on top).
-    :return: env steps per second.
+    :return: env steps per wall-clock second, and per CPU second of this process (``time.process_time``; less
+        sensitive to other processes competing for the cores).
     """
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {sorted(SETTINGS)}, got {setting!r}")
@@ -68,9 +69,10 @@ def time_learn(
     n_actions = int(np.prod(model.action_space.shape))  # type: ignore[arg-type]
     model.action_noise = NormalActionNoise(np.zeros(n_actions), action_noise_std * np.ones(n_actions))
     callback = ParameterNoiseCallback(seed=seed) if with_callback else None
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     model.learn(n_timesteps, callback=callback)
-    return n_timesteps / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return n_timesteps / wall, n_timesteps / max(cpu, 1e-9)
 
 
 def measure_overhead(
@@ -90,8 +92,9 @@ def measure_overhead(
     :param settings: Subset of :data:`SETTINGS`.
     :param net_arch: Hidden layers (default [400, 300], SB3's DDPG default).
     :param seed: Seed (the same for both arms).
-    :return: ``{setting: {"without": [steps/s...], "with": [...], "median_without", "median_with",
-        "slowdown_pct"}}``; ``slowdown_pct = 100 * (1 - median_with / median_without)``.
+    :return: ``{setting: {"without": [steps/s...], "with": [...], "without_cpu": [steps/CPU-s...], "with_cpu": [...],
+        "median_without", "median_with", "slowdown_pct", "median_without_cpu", "median_with_cpu", "slowdown_cpu_pct"}}``
+        with ``slowdown_pct = 100 * (1 - median_with / median_without)`` (same for CPU time).
     """
     if repeats < 1 or n_timesteps < 1:
         raise ValueError(f"repeats and n_timesteps must be >= 1, got repeats={repeats}, n_timesteps={n_timesteps}")
@@ -101,19 +104,21 @@ def measure_overhead(
         # Untimed warm-up of both arms (lazy imports, allocator, first optimizer construction).
         for with_callback in (False, True):
             time_learn(env_id, min(n_timesteps, 300), with_callback, setting, net_arch, seed)
-        rates: dict[str, list[float]] = {"without": [], "with": []}
+        rates: dict[str, list[float]] = {"without": [], "with": [], "without_cpu": [], "with_cpu": []}
         for rep in range(repeats):
             order = (False, True) if rep % 2 == 0 else (True, False)  # ABBA interleaving
             for with_callback in order:
-                rate = time_learn(env_id, n_timesteps, with_callback, setting, net_arch, seed)
-                rates["with" if with_callback else "without"].append(rate)
-        med_without, med_with = float(np.median(rates["without"])), float(np.median(rates["with"]))
-        results[setting] = {
-            **rates,
-            "median_without": med_without,
-            "median_with": med_with,
-            "slowdown_pct": 100.0 * (1.0 - med_with / med_without),
-        }
+                rate, cpu_rate = time_learn(env_id, n_timesteps, with_callback, setting, net_arch, seed)
+                arm = "with" if with_callback else "without"
+                rates[arm].append(rate)
+                rates[f"{arm}_cpu"].append(cpu_rate)
+        summary: dict[str, Any] = dict(rates)
+        for suffix in ("", "_cpu"):
+            med_without, med_with = float(np.median(rates[f"without{suffix}"])), float(np.median(rates[f"with{suffix}"]))
+            summary[f"median_without{suffix}"] = med_without
+            summary[f"median_with{suffix}"] = med_with
+            summary[f"slowdown{suffix}_pct"] = 100.0 * (1.0 - med_with / med_without)
+        results[setting] = summary
     return results
 
 
@@ -130,12 +135,16 @@ def main(argv: Optional[list[str]] = None) -> None:
     th.set_num_threads(args.threads)
     results = measure_overhead(args.env, args.n_timesteps, args.repeats, tuple(args.settings), args.net_arch, args.seed)
     print(f"{args.env}, DDPG net {args.net_arch}, {args.n_timesteps} steps x {args.repeats} interleaved runs per arm")
-    print(f"{'setting':<10}{'without (steps/s)':>22}{'with callback':>22}{'slowdown':>12}")
+    print("medians; wall = env steps per wall-clock second, cpu = per CPU second of this process")
+    print(f"{'setting':<10}{'clock':<6}{'without callback':>18}{'with callback':>16}{'slowdown':>10}   runs (without | with)")
     for setting, res in results.items():
-        print(
-            f"{setting:<10}{res['median_without']:>22.1f}{res['median_with']:>22.1f}{res['slowdown_pct']:>11.1f}%"
-            f"   runs without: {[round(r) for r in res['without']]}, with: {[round(r) for r in res['with']]}"
-        )
+        for clock, suffix in (("wall", ""), ("cpu", "_cpu")):
+            runs_without = [round(r) for r in res[f"without{suffix}"]]
+            runs_with = [round(r) for r in res[f"with{suffix}"]]
+            print(
+                f"{setting:<10}{clock:<6}{res[f'median_without{suffix}']:>18.1f}{res[f'median_with{suffix}']:>16.1f}"
+                f"{res[f'slowdown{suffix}_pct']:>9.1f}%   {runs_without} | {runs_with}"
+            )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ TINY_NET: dict[str, Any] = {"net_arch": [16, 16]}
 FAST: dict[str, Any] = {"policy_kwargs": TINY_NET, "buffer_size": 1000}
 
 
-def ln_net(seed: int = 0, obs_dim: int = 20, act_dim: int = 3) -> nn.Module:
+def ln_net(seed: int = 0, obs_dim: int = 20, act_dim: int = 3) -> nn.Sequential:
     """Dense -> LayerNorm -> ReLU hidden layers and a tanh output, like a LayerNorm DDPG actor."""
     th.manual_seed(seed)
     net = nn.Sequential(
@@ -271,11 +271,14 @@ class Recorder(BaseCallback):
         if self.stddev_at_start is None:
             self.stddev_at_start = self.param_noise.current_stddev
         model = self.model
+        assert isinstance(model, TD3)
         actors = self.param_noise.perturbed_actors
         self.fingerprints.append([float(sum(p.double().sum() for p in a.parameters())) for a in actors])
         self.dones.append(np.array(self.locals["dones"]))
         obs = model._last_obs  # the observation the current actions were computed from
+        assert isinstance(obs, np.ndarray)
         obs_t, _ = model.policy.obs_to_tensor(obs)
+        assert isinstance(obs_t, th.Tensor)
         with th.no_grad():
             perturbed = th.cat([a(obs_t[i : i + 1]) for i, a in enumerate(actors)]).numpy()
             clean = model.actor(obs_t).numpy()
@@ -462,3 +465,43 @@ def test_callback_bad_input() -> None:
     model = SAC("MlpPolicy", "Pendulum-v1", **FAST)
     with pytest.raises(ValueError, match="SAC"):
         model.learn(2, callback=ParameterNoiseCallback())
+
+
+ZOO_CONFIG = """
+Pendulum-v1:
+  n_timesteps: 200
+  policy: 'MlpPolicy'
+  learning_starts: 50
+  batch_size: 32
+  buffer_size: 1000
+  policy_kwargs: "dict(net_arch=[16, 16])"
+  callback:
+    - sb3_ddpg_ext.callbacks.ParameterNoiseCallback:
+        initial_stddev: 0.3
+        sampling: per_tensor
+        adaptation_interval: 10
+"""
+
+
+@pytest.mark.slow
+def test_zoo_train_with_yaml_callback(tmp_path: Any) -> None:
+    """End to end: rl_zoo3's own train script builds the callback from a YAML ``callback:`` entry."""
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "ddpg_param_noise.yml"
+    config.write_text(ZOO_CONFIG)
+    cmd = [
+        sys.executable, "-m", "rl_zoo3.train", "--algo", "ddpg", "--env", "Pendulum-v1", "-conf", str(config),
+        "-f", str(tmp_path / "logs"), "--seed", "0", "--eval-freq", "-1", "--num-threads", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model = DDPG.load(tmp_path / "logs" / "ddpg" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    state = model.param_noise_state  # type: ignore[attr-defined]
+    assert state["sampling"] == "per_tensor"
+    # 150 gradient steps (200 - learning_starts), one adaptation every 10 once the buffer holds a batch (32).
+    assert 11 <= state["n_adaptations"] <= 15
+    assert state["current_stddev"] != 0.3
