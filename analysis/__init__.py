@@ -1,1 +1,67 @@
-"""Analysis of DDPG benchmark runs (work in progress)."""
+"""Analysis of DDPG benchmark runs: load zoo / runner / curve logs into tidy tables, align them on a common
+step grid, compute metrics with stratified-bootstrap confidence intervals, draw figures, write a report.
+
+Pipeline (one module per hop)::
+
+    load.load_runs(paths)            -> LoadResult(evals, episodes, runs, inventory)
+    align.align_runs(evals)          -> evaluations on a common step grid per task
+    metrics.*                        -> pure numpy estimators + vectorised stratified bootstrap
+    scores.SCORE_TABLE               -> random / reference scores (with sources) for normalisation
+    plots.*                          -> matplotlib figures (Agg, colour-blind palette)
+    report.build_report(paths, out)  -> report.md, report.html, summary.csv, figures/
+
+Command line: ``python -m analysis report RUNS_DIR... --out DIR``.
+"""
+
+from analysis.align import align_runs, check_lengths, task_grid, to_array
+from analysis.load import Inventory, LoadResult, load_curve_arrays, load_runs, load_yaml, load_zoo_run
+from analysis.metrics import (
+    aggregate_iqm,
+    aggregate_mean,
+    aggregate_median,
+    aggregate_optimality_gap,
+    area_under_curve,
+    bootstrap_mean_curve_ci,
+    final_return,
+    iqm,
+    max_of_mean,
+    probability_of_improvement,
+    run_score_distribution,
+    stratified_bootstrap_ci,
+)
+from analysis.report import Analysis, ReportSettings, analyse, build_report, write_report
+from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, normalize
+
+__all__ = [
+    "SCORE_TABLE",
+    "Analysis",
+    "Inventory",
+    "LoadResult",
+    "ReportSettings",
+    "TaskScores",
+    "aggregate_iqm",
+    "aggregate_mean",
+    "aggregate_median",
+    "aggregate_optimality_gap",
+    "align_runs",
+    "analyse",
+    "area_under_curve",
+    "bootstrap_mean_curve_ci",
+    "build_report",
+    "check_lengths",
+    "final_return",
+    "iqm",
+    "load_curve_arrays",
+    "load_runs",
+    "load_yaml",
+    "load_zoo_run",
+    "lookup_scores",
+    "max_of_mean",
+    "normalize",
+    "probability_of_improvement",
+    "run_score_distribution",
+    "stratified_bootstrap_ci",
+    "task_grid",
+    "to_array",
+    "write_report",
+]

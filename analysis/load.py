@@ -532,6 +532,8 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
     if not meta["config"] and hp.exists():
         try:
             doc = load_yaml(hp)
+            if isinstance(doc, dict) and isinstance(doc.get(meta["task"]), dict):
+                doc = doc[meta["task"]]  # the runner's merged zoo YAML: {task: hyperparameters}
             meta["config"] = doc if isinstance(doc, dict) else {}
         except ValueError as exc:
             inventory.add(rid, hp, "warning", str(exc))

@@ -241,7 +241,8 @@ def analyse(
     inc = runs[runs["variant"].isin(variants)]
     for v in variants:
         f = inc.loc[inc["variant"] == v, "factor"].dropna()
-        if len(f):
+        # the baseline is drawn in every ablation figure; the runner records factor "baseline" for it
+        if len(f) and v != baseline and str(f.iloc[0]).lower() not in ("baseline", "none", ""):
             factors.setdefault(str(f.iloc[0]), []).append(v)
     if not factors:
         notes.append("No run records an ablation factor (run.json `factor`): no ablation figure.")

@@ -31,6 +31,13 @@ def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     levels = {"Pendulum-v1": (-1225.0, -150.0), "HalfCheetah-v5": (-230.0, 9000.0)}
     synthetic_suite(out, TASKS, VARIANTS, n_seeds=3, n_points=20, budget=20_000, seed=1, levels=levels)
+    # the runner records factor "baseline" for the baseline variant: it must not become an ablation figure
+    baseline_jsons = list(out.glob("synthetic/*/baseline/*/run.json"))
+    assert len(baseline_jsons) == 6
+    for rj in baseline_jsons:
+        text = rj.read_text()
+        assert '"factor": null' in text
+        rj.write_text(text.replace('"factor": null', '"factor": "baseline"'))
     steps = np.linspace(1000, 20_000, 20).astype(np.int64)
     res = np.zeros((20, 2))
     write_runner_run(out, "synthetic", "Pendulum-v1", "noise_ou", 10, steps, res, factor="noise", status="diverged")
