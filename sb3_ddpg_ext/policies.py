@@ -238,6 +238,13 @@ class LnMlpPolicy(TD3Policy):
     With ``layer_norm_actor=False, layer_norm_critic=False`` (and ``critic_late_action=False``) the policy has
     exactly the parameters and forward function of ``MlpPolicy``.
 
+    Usage (SB3 takes the class; rl-zoo3 YAML takes the dotted path ``policy: 'sb3_ddpg_ext.policies.LnMlpPolicy'``)::
+
+        from stable_baselines3 import DDPG
+        from sb3_ddpg_ext.policies import LnMlpPolicy
+
+        model = DDPG(LnMlpPolicy, "Pendulum-v1", policy_kwargs=dict(net_arch=[400, 300], layer_norm_critic=False))
+
     :param observation_space: Observation space
     :param action_space: Action space
     :param lr_schedule: Learning rate schedule (could be constant)
