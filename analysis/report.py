@@ -433,8 +433,10 @@ def _poi(
         # Raw returns are fine here (the statistic is per task and scale free), but keep normalised for consistency.
         x = score_matrix(run_scores, v, common)
         y = score_matrix(run_scores, baseline, common)
+        # the statistic compares all (x-run, y-run) pairs: bound the chunk by that size
+        chunk = max(1, 4_000_000 // (x.shape[0] * y.shape[0] * x.shape[1]))
         point, low, high = stratified_bootstrap_ci(
-            (x, y), probability_of_improvement, settings.reps, settings.confidence, _child_seed(rng)
+            (x, y), probability_of_improvement, settings.reps, settings.confidence, _child_seed(rng), chunk_size=chunk
         )
         rows.append(
             {
@@ -447,6 +449,10 @@ def _poi(
             }
         )
     return pd.DataFrame(rows, columns=["variant", "baseline", "point", "low", "high", "n_tasks"])
+
+
+def _profile_stat(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    return run_score_distribution(scores, taus)
 
 
 def _profiles(
@@ -464,8 +470,14 @@ def _profiles(
         if not vt:
             continue
         mat = score_matrix(run_scores, v, vt)
+        chunk = max(1, 4_000_000 // (mat.size * len(taus)))  # the statistic compares every score with every tau
         point, low, high = stratified_bootstrap_ci(
-            mat, lambda s: run_score_distribution(s, taus), settings.reps, settings.confidence, _child_seed(rng)
+            mat,
+            functools.partial(_profile_stat, taus=taus),
+            settings.reps,
+            settings.confidence,
+            _child_seed(rng),
+            chunk_size=chunk,
         )
         frames.append(pd.DataFrame({"variant": v, "tau": taus, "point": point, "low": low, "high": high}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["variant", "tau", "point", "low", "high"])
@@ -639,7 +651,13 @@ def _settings_table(runs: pd.DataFrame) -> pd.DataFrame:
     recs = []
     inc = runs[runs["included"].astype(bool)]
     for (variant, task), grp in inc.groupby(["variant", "task"], sort=True):
-        configs = grp["config"].map(lambda c: "; ".join(f"{k}={c[k]}" for k in sorted(c)) if c else "not recorded")
+        configs = pd.Series(
+            [
+                # per-run paths (e.g. the divergence guard's marker file) would make every run's settings differ
+                "; ".join(f"{k}={c[k]}" for k in sorted(c)).replace(str(path), "<run>") if c else "not recorded"
+                for c, path in zip(grp["config"], grp["path"])
+            ]
+        )
         uniq = configs.unique()
         recs.append(
             {
