@@ -11,7 +11,8 @@ Measured, per thread count:
 - ``ms_per_update``: ``model.train(n, batch)`` on a buffer pre-filled with real transitions (random actions), for
   vanilla SB3 ``DDPG``, ours in ``exact`` and ``fast`` mode, ours ``fast`` with ``LnMlpPolicy`` (LayerNorm overhead),
   and ours ``fast`` with action-space / parameter-space target noise;
-- ``env_steps_per_s``: ``model.learn(n)`` after warm-up (env step, action, buffer add, one update per step), for SB3,
+- ``env_steps_per_s``: ``model.learn(n)`` after ``--fill`` random steps and 10 learning steps (then every env step
+  is: action, env step, buffer add, one update), for SB3,
   exact, fast and fast + ``ParameterNoiseCallback`` (parameter-noise overhead);
 - ``gemm_floor_ms``: the same matrix multiplications as one DDPG update (forward, backward, targets; 28 GEMMs for
   one critic) in a loop on preallocated tensors, i.e. what the update would cost with zero overhead;
@@ -37,13 +38,19 @@ UPDATE_VARIANTS = ("sb3", "exact", "fast", "fast_ln", "fast_tn_action", "fast_tn
 E2E_VARIANTS = ("sb3", "exact", "fast", "fast_param_noise")
 
 
-def make_model(variant: str, env_id: str, net: list[int], batch: int, seed: int) -> Any:
-    """Build the model of a variant (buffer of 100k transitions, learning starts after 1,000 random steps)."""
+def make_model(variant: str, env_id: str, net: list[int], batch: int, seed: int, learning_starts: int) -> Any:
+    """Build the model of a variant (buffer of 100k transitions, learning starts after ``learning_starts`` steps)."""
     from stable_baselines3 import DDPG as SB3DDPG
 
     from sb3_ddpg_ext.ddpg import DDPG
 
-    common: dict[str, Any] = {"buffer_size": 100_000, "learning_starts": 1000, "batch_size": batch, "seed": seed, "verbose": 0}
+    common: dict[str, Any] = {
+        "buffer_size": 100_000,
+        "learning_starts": learning_starts,
+        "batch_size": batch,
+        "seed": seed,
+        "verbose": 0,
+    }
     policy_kwargs: dict[str, Any] = {"net_arch": list(net)}
     if variant == "sb3":
         return SB3DDPG("MlpPolicy", env_id, policy_kwargs=policy_kwargs, **common)
@@ -118,13 +125,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env.close()
 
     th.set_num_threads(max(args.threads))
-    upd_models = {v: make_model(v, args.env, args.net, args.batch, args.seed) for v in UPDATE_VARIANTS}
+    upd_models = {v: make_model(v, args.env, args.net, args.batch, args.seed, args.fill) for v in UPDATE_VARIANTS}
     for model in upd_models.values():  # real transitions, random actions (learning_starts not reached: no update)
         model.learn(args.fill)
-    e2e_models = {v: make_model(v, args.env, args.net, args.batch, args.seed) for v in E2E_VARIANTS}
+    e2e_models = {v: make_model(v, args.env, args.net, args.batch, args.seed, args.fill) for v in E2E_VARIANTS}
     callbacks = {v: (ParameterNoiseCallback(seed=args.seed) if v == "fast_param_noise" else None) for v in E2E_VARIANTS}
     for v, model in e2e_models.items():  # warm-up past learning_starts, with some updates
-        model.learn(1100, callback=callbacks[v])
+        model.learn(args.fill + 10, callback=callbacks[v])
 
     shapes = gemm_shapes(obs_dim, act_dim, args.net, args.batch)
     results: dict[str, Any] = {}
@@ -211,7 +218,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--updates", type=int, default=30, help="updates per timing of ms/update")
     parser.add_argument("--env-steps", type=int, default=300, help="env steps per timing of env-steps/s")
-    parser.add_argument("--fill", type=int, default=1000, help="random transitions in the update benchmarks' buffers")
+    parser.add_argument("--fill", type=int, default=1000, help="random transitions before learning starts (= learning_starts)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="perf.json")
     args = parser.parse_args()
