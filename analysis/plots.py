@@ -165,11 +165,13 @@ def band_curves(
     title: str,
     hline: Optional[float] = None,
     palette_order: Optional[Sequence[str]] = None,
+    step_axis: bool = False,
 ) -> Figure:
     """Lines with CI bands, one per variant (performance profiles, sample-efficiency curves).
 
     :param table: columns ``variant, <x>, point, low, high``.
     :param palette_order: all variants of the report (stable colours).
+    :param step_axis: the x axis counts environment steps (scientific tick labels).
     """
     styles = variant_styles(palette_order or variants)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -185,7 +187,7 @@ def band_curves(
     ax.set_ylabel(ylabel, fontsize=10)
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3)
-    if x == "timesteps":
+    if step_axis:
         _fmt_steps(ax)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()

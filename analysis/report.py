@@ -628,6 +628,7 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
             "Sample-efficiency curves",
             hline=1.0,
             palette_order=variants,
+            step_axis=a.sample_efficiency_x == "timesteps",
         ),
         None if len(a.sample_efficiency) else "no normalised curves",
     )
