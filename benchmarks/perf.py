@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -98,12 +98,6 @@ def gemm_floor_ms(shapes: list[tuple[int, int, int]], repeats: int = 20) -> floa
     return 1000 * statistics.median(times)
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def git_commit() -> str:
     try:
         return subprocess.run(
@@ -147,14 +141,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             order = list(UPDATE_VARIANTS) if rnd % 2 == 0 else list(reversed(UPDATE_VARIANTS))
             for v in order:
                 model = upd_models[v]
-                upd[v].append(1000 * timed(lambda m=model: m.train(args.updates, batch_size=args.batch)) / args.updates)
+                t0 = time.perf_counter()
+                model.train(args.updates, batch_size=args.batch)
+                upd[v].append(1000 * (time.perf_counter() - t0) / args.updates)
             order = list(E2E_VARIANTS) if rnd % 2 == 0 else list(reversed(E2E_VARIANTS))
             for v in order:
                 model = e2e_models[v]
-                seconds = timed(
-                    lambda m=model, cb=callbacks[v]: m.learn(args.env_steps, callback=cb, reset_num_timesteps=False)
-                )
-                e2e[v].append(args.env_steps / seconds)
+                t0 = time.perf_counter()
+                model.learn(args.env_steps, callback=callbacks[v], reset_num_timesteps=False)
+                e2e[v].append(args.env_steps / (time.perf_counter() - t0))
             print(
                 f"threads={n_threads} round={rnd}: ms/update "
                 + ", ".join(f"{v}={upd[v][-1]:.2f}" for v in UPDATE_VARIANTS)
