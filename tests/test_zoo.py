@@ -398,6 +398,24 @@ def test_sampler_with_fixed_trial_gives_valid_hyperparams():
     ]
 
 
+def test_converted_trial_params_run_through_the_zoo(tmp_path):
+    """The --trial-id / --study-name route: converter output merged into the YAML entry, then the zoo builds it."""
+    _, hp = resolve_variant(DEFAULT_HYPERPARAMS_FILE, ENV, "baseline")
+    hp.update(convert_ddpg_ext_params({**FIXED_PARAMS, "net_arch": "small"}))  # as ExperimentManager.read_hyperparameters
+    manager, model = setup_zoo_experiment(
+        "ddpg_ext", ENV, hp, tmp_path, n_timesteps=N_STEPS, custom_hyperparams={"learning_starts": 100}
+    )
+    manager.learn(model)
+    assert type(model) is ExtDDPG and isinstance(model.policy, LnMlpPolicy)
+    assert (model.target_policy_noise, model.target_noise_sampling, model.target_noise_space) == (0.3, "per_batch", "action")
+    assert _n_layer_norms(model.actor) == 2 and _n_layer_norms(model.critic) == 0
+    # The zoo built NormalActionNoise from the baseline's noise_type; the trial's exploration replaced it (override).
+    assert type(model.action_noise) is OrnsteinUhlenbeckActionNoise and model.action_noise._stationary_start
+    np.testing.assert_allclose(model.action_noise._sigma, 0.25)
+    (cb,) = _exploration_callbacks(manager)
+    assert cb.param_noise_callback is not None and cb.param_noise_callback.sampling == "per_tensor"
+
+
 def test_exploration_spec_from_params():
     assert exploration_spec_from_params({"action_noise_type": "none", "param_noise": "none"}) == "none"
     assert exploration_spec_from_params({"action_noise_type": "pink", "action_noise_std": 0.3, "param_noise": "none"}) == (
@@ -502,6 +520,13 @@ def test_train_and_enjoy_ddpg_ext_subprocess(tmp_path):
         cwd=tmp_path,
     )  # fmt: skip
     assert "Mean reward" in proc.stdout or "Episode Reward" in proc.stdout
+    pytest.importorskip("moviepy")
+    _python(
+        "-m", "sb3_ddpg_ext.zoo", "record_video", "--algo", "ddpg_ext", "--env", ENV, "-f", "logs", "--exp-id", "1",
+        "-n", "50", "-o", "videos",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 1
 
 
 @pytest.mark.slow
