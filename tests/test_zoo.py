@@ -273,7 +273,7 @@ def test_colored_spec_and_explicit_seq_len(tmp_path):
         ("tn_off", {"target_policy_noise": 0.0}),
         ("tn_per_sample", {"target_policy_noise": 0.2, "target_noise_clip": 0.5, "target_noise_sampling": "per_sample"}),
         ("tn_per_batch", {"target_policy_noise": 0.2, "target_noise_clip": 0.5, "target_noise_sampling": "per_batch"}),
-        ("tn_parameter", {"target_policy_noise": 0.2, "target_noise_space": "parameter"}),
+        ("tn_parameter", {"target_policy_noise": 0.02, "target_noise_clip": 0.05, "target_noise_space": "parameter"}),
     ],
 )
 def test_target_noise_variants_use_our_ddpg_with_the_arguments(tmp_path, variant, expected):
