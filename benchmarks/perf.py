@@ -16,6 +16,8 @@ Measured, per thread count:
   exact, fast and fast + ``ParameterNoiseCallback`` (parameter-noise overhead);
 - ``gemm_floor_ms``: the same matrix multiplications as one DDPG update (forward, backward, targets; 28 GEMMs for
   one critic) in a loop on preallocated tensors, i.e. what the update would cost with zero overhead;
+- ``cpu_ms_per_update`` / ``env_steps_per_cpu_s``: the same with process CPU time (all threads) instead of wall time,
+  less sensitive to other processes on a shared machine;
 - ratios: SB3 / ours for both quantities and ours / floor.
 """
 
@@ -133,6 +135,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         th.set_num_threads(n_threads)
         upd: dict[str, list[float]] = {v: [] for v in UPDATE_VARIANTS}
         e2e: dict[str, list[float]] = {v: [] for v in E2E_VARIANTS}
+        upd_cpu: dict[str, list[float]] = {v: [] for v in UPDATE_VARIANTS}
+        e2e_cpu: dict[str, list[float]] = {v: [] for v in E2E_VARIANTS}
         floor: list[float] = []
         for model in upd_models.values():  # warm-up at this thread count
             model.train(3, batch_size=args.batch)
@@ -141,29 +145,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             order = list(UPDATE_VARIANTS) if rnd % 2 == 0 else list(reversed(UPDATE_VARIANTS))
             for v in order:
                 model = upd_models[v]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 model.train(args.updates, batch_size=args.batch)
                 upd[v].append(1000 * (time.perf_counter() - t0) / args.updates)
+                upd_cpu[v].append(1000 * (time.process_time() - c0) / args.updates)
             order = list(E2E_VARIANTS) if rnd % 2 == 0 else list(reversed(E2E_VARIANTS))
             for v in order:
                 model = e2e_models[v]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 model.learn(args.env_steps, callback=callbacks[v], reset_num_timesteps=False)
                 e2e[v].append(args.env_steps / (time.perf_counter() - t0))
+                e2e_cpu[v].append(args.env_steps / (time.process_time() - c0))
             print(
                 f"threads={n_threads} round={rnd}: ms/update "
                 + ", ".join(f"{v}={upd[v][-1]:.2f}" for v in UPDATE_VARIANTS)
-                + f"; floor={floor[-1]:.2f}; steps/s "
+                + f"; floor={floor[-1]:.2f}; cpu ms/update "
+                + ", ".join(f"{v}={upd_cpu[v][-1]:.2f}" for v in UPDATE_VARIANTS)
+                + "; steps/s "
                 + ", ".join(f"{v}={e2e[v][-1]:.1f}" for v in E2E_VARIANTS),
                 flush=True,
             )
         med_upd = {v: statistics.median(x) for v, x in upd.items()}
         med_e2e = {v: statistics.median(x) for v, x in e2e.items()}
         med_floor = statistics.median(floor)
+        cpu_upd = {v: statistics.median(x) for v, x in upd_cpu.items()}
+        cpu_e2e = {v: statistics.median(x) for v, x in e2e_cpu.items()}
         results[str(n_threads)] = {
             "ms_per_update": {"median": med_upd, "rounds": upd},
             "env_steps_per_s": {"median": med_e2e, "rounds": e2e},
             "gemm_floor_ms": {"median": med_floor, "rounds": floor},
+            # process CPU time (all threads): less sensitive to other processes' load than wall time
+            "cpu_ms_per_update": {"median": cpu_upd, "rounds": upd_cpu},
+            "env_steps_per_cpu_s": {"median": cpu_e2e, "rounds": e2e_cpu},
             "ratios": {
                 "update_speedup_exact_vs_sb3": med_upd["sb3"] / med_upd["exact"],
                 "update_speedup_fast_vs_sb3": med_upd["sb3"] / med_upd["fast"],
@@ -175,6 +188,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "target_noise_action_update_overhead": med_upd["fast_tn_action"] / med_upd["fast"] - 1,
                 "target_noise_param_per_batch_update_overhead": med_upd["fast_tn_param_batch"] / med_upd["fast"] - 1,
                 "param_noise_e2e_overhead": med_e2e["fast"] / med_e2e["fast_param_noise"] - 1,
+                "cpu_update_speedup_exact_vs_sb3": cpu_upd["sb3"] / cpu_upd["exact"],
+                "cpu_update_speedup_fast_vs_sb3": cpu_upd["sb3"] / cpu_upd["fast"],
+                "cpu_e2e_speedup_exact_vs_sb3": cpu_e2e["exact"] / cpu_e2e["sb3"],
+                "cpu_e2e_speedup_fast_vs_sb3": cpu_e2e["fast"] / cpu_e2e["sb3"],
+                "cpu_layer_norm_update_overhead": cpu_upd["fast_ln"] / cpu_upd["fast"] - 1,
+                "cpu_param_noise_e2e_overhead": cpu_e2e["fast"] / cpu_e2e["fast_param_noise"] - 1,
             },
         }
     return {
@@ -229,7 +248,10 @@ def main() -> None:
         print(
             f"[{n_threads} thread(s)] update speed-up fast/exact vs SB3: {r['update_speedup_fast_vs_sb3']:.2f}x / "
             f"{r['update_speedup_exact_vs_sb3']:.2f}x; fast/floor {r['update_fast_over_gemm_floor']:.2f}; "
-            f"end-to-end fast/exact vs SB3: {r['e2e_speedup_fast_vs_sb3']:.2f}x / {r['e2e_speedup_exact_vs_sb3']:.2f}x"
+            f"end-to-end fast/exact vs SB3: {r['e2e_speedup_fast_vs_sb3']:.2f}x / {r['e2e_speedup_exact_vs_sb3']:.2f}x; "
+            f"CPU-time update fast/exact vs SB3: {r['cpu_update_speedup_fast_vs_sb3']:.2f}x / "
+            f"{r['cpu_update_speedup_exact_vs_sb3']:.2f}x, CPU-time end-to-end fast vs SB3: "
+            f"{r['cpu_e2e_speedup_fast_vs_sb3']:.2f}x"
         )
     print(f"wrote {args.out}")
 
