@@ -8,7 +8,8 @@ gradient_steps, tau, net_arch) it searches the knobs this package adds:
   noise (off, per-element or per-tensor sampling) and its target action distance; turned into one
   :class:`sb3_ddpg_ext.zoo.ExplorationCallback` spec string such as ``"adaptive-param_0.2,normal_0.1"``;
 - LayerNorm flags of :class:`sb3_ddpg_ext.policies.LnMlpPolicy` (actor, critic);
-- target-policy noise: off / per_sample / per_batch / parameter and its std.
+- target-policy noise: off / per_sample / per_batch (action std in [0.05, 0.5]) / parameter (weight std in
+  [0.002, 0.05], log scale, clip 2.5 std).
 
 Registered in rl-zoo3's ``HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER`` tables by
 :func:`sb3_ddpg_ext.zoo.register_zoo`, the way the algorithm itself is registered. Exploration needs a callback,
@@ -99,7 +100,13 @@ def convert_ddpg_ext_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
         hyperparams["target_policy_noise"] = 0.0
     else:
         sampling, space = TARGET_NOISE_MODES[target_noise]
-        hyperparams["target_policy_noise"] = float(params["target_policy_noise"])
+        if space == "parameter":
+            # weight-space std, its own (smaller) range; clip at TD3's ratio c / sigma = 0.5 / 0.2 = 2.5
+            sigma = float(params["target_param_noise_std"])
+            hyperparams["target_policy_noise"] = sigma
+            hyperparams["target_noise_clip"] = 2.5 * sigma
+        else:
+            hyperparams["target_policy_noise"] = float(params["target_policy_noise"])
         hyperparams["target_noise_sampling"] = sampling
         hyperparams["target_noise_space"] = space
     hyperparams["callback"] = [
@@ -145,7 +152,11 @@ def sample_ddpg_ext_params(
     trial.suggest_categorical("layer_norm_critic", [False, True])
 
     target_noise = trial.suggest_categorical("target_noise", ["off", *TARGET_NOISE_MODES])
-    if target_noise != "off":
+    if target_noise == "parameter":
+        # Weight std: 0.02 moves the actions of a fresh [400, 300] actor about as much as an action std of 0.2, and
+        # 0.2 saturates them (measurement in hyperparams/variants.yml, tn_parameter).
+        trial.suggest_float("target_param_noise_std", 0.002, 0.05, log=True)
+    elif target_noise != "off":
         trial.suggest_float("target_policy_noise", 0.05, 0.5)
 
     hyperparams = convert_ddpg_ext_params(trial.params)

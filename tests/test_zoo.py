@@ -416,6 +416,18 @@ def test_converted_trial_params_run_through_the_zoo(tmp_path):
     assert cb.param_noise_callback is not None and cb.param_noise_callback.sampling == "per_tensor"
 
 
+def test_sampler_parameter_space_target_noise_has_its_own_range():
+    params = {**FIXED_PARAMS, "target_noise": "parameter", "target_param_noise_std": 0.02}
+    del params["target_policy_noise"]
+    hp = sample_ddpg_ext_params(optuna.trial.FixedTrial(params), 1, 1, {"using_her_replay_buffer": False})
+    assert (hp["target_noise_space"], hp["target_noise_sampling"]) == ("parameter", "per_batch")
+    assert hp["target_policy_noise"] == 0.02 and hp["target_noise_clip"] == pytest.approx(0.05)
+    with pytest.warns(UserWarning, match=r"target_param_noise_std.*high=0\.05.*low=0\.002"):  # FixedTrial: out of range
+        sample_ddpg_ext_params(
+            optuna.trial.FixedTrial({**params, "target_param_noise_std": 0.2}), 1, 1, {"using_her_replay_buffer": False}
+        )
+
+
 def test_exploration_spec_from_params():
     assert exploration_spec_from_params({"action_noise_type": "none", "param_noise": "none"}) == "none"
     assert exploration_spec_from_params({"action_noise_type": "pink", "action_noise_std": 0.3, "param_noise": "none"}) == (
