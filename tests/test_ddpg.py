@@ -95,7 +95,7 @@ def test_constructor_rejects_bad_values(kwargs, culprit):
 
 
 def test_ln_policy_alias_builds_layer_norm():
-    model = DDPG("LnMlpPolicy", "Pendulum-v1", policy_kwargs=SMALL)
+    model = DDPG("LnMlpPolicy", "Pendulum-v1", buffer_size=1000, policy_kwargs=SMALL)
     assert any(isinstance(m, th.nn.LayerNorm) for m in model.actor.modules())
     assert any(isinstance(m, th.nn.LayerNorm) for m in model.critic.modules())
 
