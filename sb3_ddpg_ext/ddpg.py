@@ -13,7 +13,7 @@ A drop-in subclass of :class:`stable_baselines3.DDPG`: same constructor argument
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Optional, TypeVar, Union
+from typing import Any, ClassVar, Optional, TypeVar, Union
 
 import numpy as np
 import torch as th
@@ -29,6 +29,7 @@ from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
 from sb3_ddpg_ext.fast import TorchReplaySampler, foreach_polyak, frozen, fused_adam, own_parameters, supports_fast_sampling
+from sb3_ddpg_ext.param_noise import is_layer_norm_param
 from sb3_ddpg_ext.policies import LnMlpPolicy
 
 __all__ = ["DDPG", "TARGET_NOISE_SAMPLINGS", "TARGET_NOISE_SPACES", "UPDATE_MODES", "perturbable_parameter_names"]
@@ -44,12 +45,6 @@ UPDATE_MODES = ("fast", "exact", "sb3")
 _PER_SAMPLE_CHUNK_FLOATS = 1 << 24
 
 
-def _owned_by_layer_norm(module: nn.Module, name: str) -> bool:
-    owner_name, _, _ = name.rpartition(".")
-    owner = module.get_submodule(owner_name) if owner_name else module
-    return isinstance(owner, nn.LayerNorm)
-
-
 def perturbable_parameter_names(module: nn.Module) -> list[str]:
     """
     Names of the parameters that parameter-space target noise perturbs: every parameter of ``module`` (weights and
@@ -59,12 +54,7 @@ def perturbable_parameter_names(module: nn.Module) -> list[str]:
     :param module: The (target) actor.
     :return: Dotted parameter names in ``named_parameters()`` order.
     """
-    is_ln: Callable[[nn.Module, str], bool]
-    try:  # sb3_ddpg_ext.param_noise's helper, if present, is the single definition of "LayerNorm parameter"
-        from sb3_ddpg_ext.param_noise import is_layer_norm_param as is_ln
-    except ImportError:  # pragma: no cover - fallback with the same rule
-        is_ln = _owned_by_layer_norm
-    return [name for name, _ in module.named_parameters() if not is_ln(module, name)]
+    return [name for name, _ in module.named_parameters() if not is_layer_norm_param(module, name)]
 
 
 def _clipped_normal_(tensor: th.Tensor, std: float, clip: float) -> th.Tensor:
