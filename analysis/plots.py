@@ -59,7 +59,8 @@ def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 
     styles = variant_styles(variants)
     ncols = max(1, min(ncols, len(tasks)))
     nrows = max(1, math.ceil(len(tasks) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.7 * nrows), squeeze=False)
+    # at least 8 inches wide so that the title and a row of 4 legend entries fit when there are few tasks
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(3.6 * ncols, 8.0), 2.7 * nrows + 0.4), squeeze=False)
     for ax, task in zip(axes.flat, tasks):
         tdf = curves[curves["task"] == task]
         for v in variants:
