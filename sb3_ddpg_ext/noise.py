@@ -170,9 +170,16 @@ class _SeededActionNoise(ActionNoise):
             if key in ("_seed_seq", "_rng"):
                 continue
             setattr(new, key, copy.deepcopy(value, memo))
-        child = self.seed_sequence.spawn(1)[0]
-        new._seed_seq = child
-        new._rng = np.random.default_rng(child)
+        if self._seed_seq is None:
+            # unseeded and not used yet: the copy stays lazy too and takes its own entropy from NumPy's global
+            # generator at first use, i.e. after SB3 has seeded it (``make_action_noise(n_envs > 1)`` copies at build
+            # time); the copies materialise one after another, so their streams differ and follow the model seed
+            new._seed_seq = None
+            new._rng = None
+        else:
+            child = self._seed_seq.spawn(1)[0]
+            new._seed_seq = child
+            new._rng = np.random.default_rng(child)
         new.reset()
         return new
 

@@ -625,3 +625,17 @@ if __name__ == "__main__":
         f"OU theta=1.5 dt=0.1 long-run std {ou_l().std():.4f} (exact {float(ou_l.stationary_std[0]):.4f}, "
         f"continuous approx {1 / np.sqrt(3):.4f})"
     )
+
+
+@pytest.mark.parametrize("spec", ["normal_0.1", "ou-stationary_0.2", "pink_0.3"])
+def test_unseeded_vectorized_noise_follows_later_global_seed(spec):
+    """make_action_noise(n_envs=2, seed=None) copies the noise at build time; the per-env streams must still be fixed
+    by a np.random.seed() made afterwards (as SB3 does in DDPG(seed=...)), whatever the global state at build time."""
+    draws = []
+    for pre_state in (1, 2):
+        np.random.seed(pre_state)  # different global state when the noise is built
+        noise = make_action_noise(spec, 2, n_envs=2, seed=None, seq_len=50)
+        np.random.seed(0)  # what the algorithm's seeding does later
+        draws.append(np.stack([noise() for _ in range(20)]))  # (20, n_envs, action_dim)
+    np.testing.assert_array_equal(draws[0], draws[1])
+    assert not np.array_equal(draws[0][:, 0], draws[0][:, 1])  # the two envs still have different streams
