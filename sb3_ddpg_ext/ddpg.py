@@ -252,6 +252,8 @@ class DDPG(SB3DDPG):
         return self.target_policy_noise > 0 and self.target_noise_clip > 0
 
     def _setup_model(self) -> None:
+        # ``load()`` sets attributes (saved ones and its ``**kwargs``) after ``__init__``, then calls this: re-check them
+        self._validate_extension_args()
         super()._setup_model()
         self._setup_fast_cache()
 

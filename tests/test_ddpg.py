@@ -408,3 +408,19 @@ def test_learns_pendulum_every_mode(space, sampling):
     model.learn(3000)
     mean_return, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=10)
     assert mean_return > -800, mean_return
+
+
+@pytest.mark.parametrize(
+    "kwargs, culprit",
+    [
+        ({"target_noise_space": "bogus"}, "target_noise_space"),
+        ({"update_mode": "nope"}, "update_mode"),
+        ({"target_policy_noise": -0.1}, "target_policy_noise"),
+    ],
+)
+def test_load_rejects_bad_values(tmp_path, kwargs, culprit):
+    """``DDPG.load(..., **kwargs)`` sets attributes after ``__init__``: they are validated like the constructor's."""
+    model = make_model(DDPG, learning_starts=50)
+    model.save(tmp_path / "m.zip")
+    with pytest.raises(ValueError, match=culprit):
+        DDPG.load(tmp_path / "m.zip", env=model.get_env(), **kwargs)
