@@ -367,8 +367,7 @@ def test_dotted_path_resolves_in_rl_zoo() -> None:
 def test_package_level_export() -> None:
     import sb3_ddpg_ext
 
-    if not hasattr(sb3_ddpg_ext, "LnMlpPolicy"):
-        pytest.skip("sb3_ddpg_ext.LnMlpPolicy re-export not added to sb3_ddpg_ext/__init__.py yet")
+    assert sb3_ddpg_ext.LnMlpPolicy is LnMlpPolicy
     from rl_zoo3.utils import get_class_by_name
 
     assert get_class_by_name("sb3_ddpg_ext.LnMlpPolicy") is LnMlpPolicy
