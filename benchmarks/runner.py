@@ -11,7 +11,8 @@ Run folder ``<out>/<suite>/<task>/<variant>/seed_<s>/``:
 - ``logs/``: the zoo log folder (``logs/<algo>/<task>_1/evaluations.npz`` ...);
 - ``diverged.json``: written by the divergence guard when the run diverged.
 
-A run is ``done`` only if the subprocess exited with status 0 and ``evaluations.npz`` exists; ``diverged`` if the
+A run is ``done`` only if the subprocess exited with status 0 and ``evaluations.npz`` exists with a last evaluation
+at the end of the budget (``>= n_timesteps - eval_freq``: the zoo exits 0 after a SIGINT too); ``diverged`` if the
 divergence guard wrote its marker; ``failed`` otherwise. Resuming skips ``done`` (and ``diverged``) runs and redoes
 everything else from scratch.
 """
@@ -42,8 +43,11 @@ __all__ = [
     "FINISHED_STATUSES",
     "STATUSES",
     "build_command",
+    "decide_status",
+    "evaluation_complete",
     "execute_run",
     "is_finished",
+    "last_evaluation_step",
     "read_run_json",
     "run_status",
     "write_json_atomic",
@@ -327,6 +331,68 @@ def find_evaluations(run_dir: Path, spec: RunSpec) -> Optional[Path]:
     return candidates[-1] if candidates else None
 
 
+def last_evaluation_step(path: Optional[Path]) -> Optional[int]:
+    """The last ``timesteps`` entry of an ``evaluations.npz``, or ``None`` if missing, unreadable or empty."""
+    if path is None:
+        return None
+    try:
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as data:
+            timesteps = np.asarray(data["timesteps"]).reshape(-1)
+        if timesteps.size == 0:
+            return None
+        return int(timesteps.max())
+    except Exception:  # missing key, truncated/corrupt zip, not an npz, ...
+        return None
+
+
+def evaluation_complete(last_step: Optional[int], n_timesteps: int, eval_freq: int, n_envs: int = 1) -> bool:
+    """
+    Whether the last evaluation shows that training ran its whole budget.
+
+    The zoo evaluates every ``max(eval_freq // n_envs, 1)`` vectorized steps, i.e. every
+    ``period = max(eval_freq // n_envs, 1) * n_envs`` env steps, and training ends at ``>= n_timesteps`` env steps, so a
+    complete run has an evaluation at ``>= n_timesteps - period`` (and ``period <= max(eval_freq, n_envs)``). A run
+    interrupted by SIGINT (the zoo catches ``KeyboardInterrupt``, saves and exits 0) stops short of that.
+    """
+    if last_step is None:
+        return False
+    n_envs = max(int(n_envs), 1)
+    period = max(eval_freq // n_envs, 1) * n_envs
+    return last_step >= n_timesteps - period
+
+
+def decide_status(
+    returncode: Optional[int],
+    evaluations: Optional[Path],
+    last_step: Optional[int],
+    n_timesteps: int,
+    eval_freq: int,
+    n_envs: int = 1,
+) -> tuple[str, Optional[str]]:
+    """
+    ``(status, reason)`` of a finished, non-diverged subprocess: ``("done", None)`` or ``("failed", reason)``.
+
+    ``done`` needs exit status 0 *and* an ``evaluations.npz`` whose last evaluation is at the end of the budget.
+    """
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown"
+        return "failed", f"killed by signal {-returncode} ({name})"
+    if returncode != 0:
+        return "failed", f"exit status {returncode}"
+    if evaluations is None:
+        return "failed", "exit status 0 but no evaluations.npz"
+    if last_step is None:
+        return "failed", "exit status 0 but evaluations.npz is unreadable or empty"
+    if not evaluation_complete(last_step, n_timesteps, eval_freq, n_envs):
+        return "failed", f"incomplete: last evaluation at step {last_step} of {n_timesteps} (interrupted?)"
+    return "done", None
+
+
 # ------------------------------------------------------------------------------------------------ execute
 def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool = False) -> dict[str, Any]:
     """
@@ -427,27 +493,31 @@ def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool
 
     marker = read_divergence_marker(run_dir / "diverged.json")
     evaluations = find_evaluations(run_dir, spec)
+    last_step = last_evaluation_step(evaluations)
+    try:
+        n_envs = int(spec.hyperparams.get("n_envs", 1))
+    except (TypeError, ValueError):
+        n_envs = 1
     if marker is not None:
         status = "diverged"
         error = f"diverged at step {marker.get('num_timesteps')}: {marker.get('reason')}"
-    elif returncode == 0 and evaluations is not None:
-        status = "done"
     else:
-        status = "failed"
-        if error is None:
-            if returncode is not None and returncode < 0:
-                reason = f"killed by signal {-returncode} ({signal.Signals(-returncode).name})"
-            elif returncode != 0:
-                reason = f"exit status {returncode}"
-            else:
-                reason = "exit status 0 but no evaluations.npz"
+        status, reason = decide_status(returncode, evaluations, last_step, spec.n_timesteps, spec.eval_freq, n_envs)
+        if status != "done" and error is None:
             error = f"{reason}\n{_tail(run_dir / 'stderr.txt')}"
-    steps = spec.n_timesteps if marker is None else int(marker.get("num_timesteps") or 0)
+    # Throughput only where the number of env steps is known: the full budget of a done run, the divergence step
+    # of a diverged one, otherwise the last evaluation step (a lower bound) if any.
+    if status == "done":
+        steps: Optional[int] = spec.n_timesteps
+    elif marker is not None:
+        steps = int(marker.get("num_timesteps") or 0)
+    else:
+        steps = last_step
     info.update(
         status=status,
         finished=time.time(),
         wall_time_s=wall,
-        env_steps_per_s=steps / wall if wall > 0 else None,
+        env_steps_per_s=steps / wall if steps is not None and wall > 0 else None,
         returncode=returncode,
         error_tail=error,
         evaluations=str(evaluations.relative_to(run_dir)) if evaluations is not None else None,

@@ -23,7 +23,17 @@ import yaml
 
 from benchmarks.__main__ import USAGE_ERROR, main
 from benchmarks.grid import MAX_EXIT_STATUS, exit_status, format_summary, run_suite, summarize
-from benchmarks.runner import build_command, execute_run, read_run_json, run_hyperparams, run_status, write_json_atomic
+from benchmarks.runner import (
+    build_command,
+    decide_status,
+    evaluation_complete,
+    execute_run,
+    last_evaluation_step,
+    read_run_json,
+    run_hyperparams,
+    run_status,
+    write_json_atomic,
+)
 from benchmarks.suite import DIVERGENCE_CALLBACK, REPO_ROOT, expand_grid, list_suites, load_suite
 
 HYPERPARAMS = REPO_ROOT / "hyperparams" / "ddpg.yml"
@@ -429,3 +439,74 @@ def test_diverging_run_is_marked_diverged(tmp_path):
     # A resumed grid does not redo a diverged run (same seed, same divergence) unless asked to.
     assert run_suite(suite_file, out=out, use_tqdm=False).total["diverged"] == 1
     assert read_run_json(spec.run_dir(out)) == info
+
+
+def _write_evaluations(path: Path, timesteps: list[int]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(timesteps)
+    np.savez(path, timesteps=np.array(timesteps), results=np.zeros((n, 2)), ep_lengths=np.ones((n, 2), dtype=int))
+    return path
+
+
+def test_evaluation_completeness_check(tmp_path):
+    """A SIGINT-truncated zoo run exits 0 with an evaluations.npz: only its last evaluation step tells it apart."""
+    complete = _write_evaluations(tmp_path / "complete.npz", [100, 200, 300, 400])
+    truncated = _write_evaluations(tmp_path / "truncated.npz", [100, 200])
+    empty = _write_evaluations(tmp_path / "empty.npz", [])
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(complete.read_bytes()[:40])
+    no_key = tmp_path / "no_key.npz"
+    np.savez(no_key, results=np.zeros(3))
+    assert last_evaluation_step(complete) == 400 and last_evaluation_step(truncated) == 200
+    for bad in (empty, corrupt, no_key, tmp_path / "missing.npz", None):
+        assert last_evaluation_step(bad) is None, bad
+    # n_timesteps 450, eval_freq 100: the last evaluation is at 400 >= 350.
+    assert evaluation_complete(400, 450, 100) and evaluation_complete(400, 400, 100)
+    assert not evaluation_complete(200, 450, 100) and not evaluation_complete(None, 450, 100)
+    # 4 envs, eval_freq 10: the zoo evaluates every 10 // 4 = 2 vec steps = 8 env steps.
+    assert evaluation_complete(96, 100, 10, n_envs=4) and not evaluation_complete(88, 100, 10, n_envs=4)
+
+    assert decide_status(0, complete, 400, 400, 100) == ("done", None)
+    status, reason = decide_status(0, truncated, 200, 400, 100)
+    assert status == "failed" and reason is not None and "incomplete: last evaluation at step 200 of 400" in reason
+    status, reason = decide_status(0, corrupt, None, 400, 100)
+    assert status == "failed" and reason is not None and "unreadable" in reason
+    assert decide_status(0, None, None, 400, 100) == ("failed", "exit status 0 but no evaluations.npz")
+    assert decide_status(1, complete, 400, 400, 100) == ("failed", "exit status 1")
+    assert decide_status(-9, complete, 400, 400, 100) == ("failed", "killed by signal 9 (SIGKILL)")
+
+
+def test_execute_run_marks_an_interrupted_run_failed(tmp_path):
+    """A fake train module that exits 0 after evaluating only part of the budget (like the zoo after SIGINT)."""
+    fake = tmp_path / "fake_train_sigint.py"
+    fake.write_text(
+        "import argparse, os, numpy as np\n"
+        "p = argparse.ArgumentParser()\n"
+        "p.add_argument('--algo'); p.add_argument('--env'); p.add_argument('-f')\n"
+        "p.add_argument('-n', type=int); p.add_argument('--eval-freq', type=int)\n"
+        "a, _ = p.parse_known_args()\n"
+        "d = os.path.join(a.f, a.algo, a.env + '_1'); os.makedirs(d)\n"
+        "steps = int(os.environ['FAKE_LAST_STEP'])\n"
+        "np.savez(os.path.join(d, 'evaluations.npz'), timesteps=np.arange(a.eval_freq, steps + 1, a.eval_freq))\n"
+    )
+    suite = load_suite(write_suite(tmp_path / "s.yml", train_module="fake_train_sigint", n_timesteps=1000, eval_freq=100))
+    (spec,) = expand_grid(suite)
+    assert (spec.n_timesteps, spec.eval_freq) == (1000, 100)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(tmp_path)
+    try:
+        os.environ["FAKE_LAST_STEP"] = "200"
+        info = execute_run(spec, tmp_path / "out")
+        assert info["status"] == "failed" and info["returncode"] == 0, info
+        assert "incomplete: last evaluation at step 200 of 1000" in info["error_tail"]
+        assert info["env_steps_per_s"] == pytest.approx(200 / info["wall_time_s"])
+        assert run_status(spec.run_dir(tmp_path / "out")) == "failed"
+        os.environ["FAKE_LAST_STEP"] = str(spec.n_timesteps)
+        info = execute_run(spec, tmp_path / "out2")
+        assert info["status"] == "done" and info["error_tail"] is None, info
+    finally:
+        os.environ.pop("FAKE_LAST_STEP", None)
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
