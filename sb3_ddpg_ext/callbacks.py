@@ -116,6 +116,9 @@ class ParameterNoiseCallback(BaseCallback):
         self._original_sample_action: Optional[Callable[..., tuple[np.ndarray, np.ndarray]]] = None
         self._original_excluded_save_params: Optional[Callable[[], list[str]]] = None
         self._active = False
+        #: ``model.start_time`` of the ``learn()`` call the overrides were installed in (SB3 sets it anew in every
+        #: ``_setup_learn``); a different value means that ``learn()`` ended without ``_on_training_end`` (it raised).
+        self._learn_id: Optional[float] = None
 
     # ------------------------------------------------------------------ setup / teardown
     @property
@@ -150,7 +153,9 @@ class ParameterNoiseCallback(BaseCallback):
         existing = model.__dict__.get("_sample_action")
         if existing is not None:
             owner = getattr(existing, "__self__", None)
-            if isinstance(owner, ParameterNoiseCallback) and owner is not self and owner._active:
+            if isinstance(owner, ParameterNoiseCallback) and owner._is_stale():
+                owner._uninstall()  # left over from a learn() that raised: not active any more
+            elif isinstance(owner, ParameterNoiseCallback) and owner is not self and owner._active:
                 raise ValueError("model already has an active ParameterNoiseCallback; use only one per learn() call")
         state = model.__dict__.get(PARAM_NOISE_STATE_ATTR)
         if self.restore_state and isinstance(state, dict) and "current_stddev" in state:
@@ -170,12 +175,14 @@ class ParameterNoiseCallback(BaseCallback):
             self._resample(env_idx)
         self._last_adapt_n_updates = int(getattr(model, "_n_updates", 0))
 
-        # Instance-level overrides, removed in _on_training_end; excluded from save() while installed.
+        # Instance-level overrides, removed in _on_training_end (or, when learn() raised, at the next learn() that
+        # acts: see _is_stale); excluded from save() while installed.
         self._original_sample_action = type(model)._sample_action.__get__(model)
         self._original_excluded_save_params = type(model)._excluded_save_params.__get__(model)
         model._sample_action = self._perturbed_sample_action  # type: ignore[method-assign]
         model._excluded_save_params = self._excluded_save_params  # type: ignore[method-assign]
         self._active = True
+        self._learn_id = model.start_time
         self._store_state()
 
     def _on_training_end(self) -> None:
@@ -189,6 +196,11 @@ class ParameterNoiseCallback(BaseCallback):
             if value is not None and getattr(value, "__self__", None) is self:
                 del model.__dict__[name]
         self._active = False
+        self._learn_id = None
+
+    def _is_stale(self) -> bool:
+        """Whether the overrides are installed for a ``learn()`` call other than the model's current one."""
+        return self._active and self._learn_id != self.model.start_time
 
     def _excluded_save_params(self) -> list[str]:
         assert self._original_excluded_save_params is not None
@@ -226,6 +238,10 @@ class ParameterNoiseCallback(BaseCallback):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Replacement of ``OffPolicyAlgorithm._sample_action`` acting with the per-env perturbed actors."""
         model = self._td3()
+        if self._is_stale():
+            # The learn() this was installed in raised (no _on_training_end): remove the overrides, act as SB3.
+            self._uninstall()
+            return type(model)._sample_action(model, learning_starts, action_noise, n_envs)
         assert self._original_sample_action is not None
         if model.num_timesteps < learning_starts:
             # Warm-up: uniform random actions, as SB3.

@@ -50,6 +50,8 @@ VARIANT_ALGOS: tuple[str, ...] = ("ddpg", "ddpg_ext")
 BASELINE = "baseline"
 #: Name of our algorithm in rl-zoo3's ``ALGOS`` table.
 ZOO_ALGO_NAME = "ddpg_ext"
+#: Model attribute recording the spec of the ExplorationCallback that set ``model.action_noise`` (saved with it).
+EXPLORATION_SPEC_ATTR = "exploration_spec"
 
 _VARIANT_KEYS = frozenset({"factor", "algo", "description", "hyperparams"})
 _VARIANT_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -320,7 +322,9 @@ class ExplorationCallback(BaseCallback):
     The spec fully defines exploration: if the model already has an action noise that this callback did not set
     (e.g. from the zoo's ``noise_type``), a ``ValueError`` is raised unless ``override=True``, in which case it is
     replaced (by ``None`` for a spec without action noise). On a later ``learn()`` the noise this callback set is
-    kept as it is (its decay schedule goes on).
+    kept as it is (its decay schedule goes on). The spec is recorded as ``model.exploration_spec`` (saved with the
+    model), so after ``save()`` / ``load()`` a callback with the same spec adopts the loaded noise, state included
+    (continuing training, e.g. the zoo's ``-i``, needs no ``override``); ``override=True`` rebuilds it instead.
 
     Placeholders in the action-noise part, replaced when training starts: ``{total_timesteps}`` (the ``learn()``
     budget, ``-n`` included) and ``{noise_steps}`` (the number of noise draws per env in that ``learn()`` call:
@@ -421,6 +425,12 @@ class ExplorationCallback(BaseCallback):
         current = model.action_noise
         if current is not None and self.action_noise is not None and current is self.action_noise:
             pass  # a later learn(): keep our noise and its schedule position
+        elif current is not None and getattr(model, EXPLORATION_SPEC_ATTR, None) == self.spec and not self.override:
+            # Set by an ExplorationCallback with the same spec, then saved and loaded with the model (e.g. the
+            # zoo's -i): adopt it, keeping its state (decay position, OU / pink state).
+            self.action_noise = current
+            if self.verbose >= 1:
+                print(f"ExplorationCallback: keeping the model's action_noise={current!r}, spec={self.spec!r}")
         else:
             if current is not None and not self.override:
                 raise ValueError(
@@ -442,6 +452,8 @@ class ExplorationCallback(BaseCallback):
                     seq_len=self._episode_length(),
                 )
             model.action_noise = self.action_noise
+            # A plain attribute, saved with the model: a loaded model's noise is then known to be ours.
+            setattr(model, EXPLORATION_SPEC_ATTR, self.spec)
             if self.verbose >= 1:
                 print(f"ExplorationCallback: action_noise={self.action_noise!r}, spec={self.spec!r}")
         if self.param_noise_callback is not None:

@@ -354,6 +354,59 @@ def test_predictions_identical_with_and_without_callback() -> None:
     assert np.abs(actions_with - actions_without).max() > 1e-3
 
 
+class RaiseAtStep(BaseCallback):
+    """Raises inside learn() at a given step, so SB3 never calls the callbacks' _on_training_end."""
+
+    def __init__(self, at_step: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+
+    def _on_step(self) -> bool:
+        if self.n_calls >= self.at_step:
+            raise RuntimeError("boom")
+        return True
+
+
+def test_learn_that_raised_leaves_no_active_perturbation() -> None:
+    th.set_num_threads(1)
+    # No gradient steps and no action noise: an unperturbed action is exactly the actor's output.
+    model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=0, gradient_steps=0, **FAST, seed=0, action_noise=None)
+    param_noise = ParameterNoiseCallback(seed=0)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.learn(100, callback=CallbackList([param_noise, RaiseAtStep(15)]))
+    assert "_sample_action" in model.__dict__  # _on_training_end was not called
+    resamples = param_noise.n_resamples.copy()
+    buffer = model.replay_buffer
+    assert buffer is not None
+    start = buffer.pos
+    # A plain learn() afterwards acts with the unperturbed actor and removes the stale overrides.
+    model.learn(20)
+    assert "_sample_action" not in model.__dict__ and "_excluded_save_params" not in model.__dict__
+    assert not param_noise._active
+    np.testing.assert_array_equal(param_noise.n_resamples, resamples)
+    obs = buffer.observations[start : start + 20, 0]
+    clean = model.policy.scale_action(model.predict(obs, deterministic=True)[0])
+    np.testing.assert_allclose(buffer.actions[start : start + 20, 0], clean, atol=1e-6)
+    # A fresh ParameterNoiseCallback works (no "already has an active ParameterNoiseCallback").
+    fresh = ParameterNoiseCallback(seed=1)
+    model.learn(20, callback=fresh)
+    assert fresh.n_resamples.sum() >= 1 and "_sample_action" not in model.__dict__
+
+
+def test_new_callback_after_raised_learn_replaces_stale_one() -> None:
+    th.set_num_threads(1)
+    model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=0, gradient_steps=0, **FAST, seed=0)
+    stale = ParameterNoiseCallback(seed=0)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.learn(100, callback=CallbackList([stale, RaiseAtStep(15)]))
+    fresh = ParameterNoiseCallback(seed=1)
+    recorder = Recorder(fresh)
+    model.learn(20, callback=CallbackList([recorder, fresh]))  # straight after the failure, no plain learn()
+    assert not stale._active and fresh.n_resamples.sum() >= 1
+    assert recorder.checked_actions == 20 and recorder.min_perturbed_gap > 1e-3
+    assert "_sample_action" not in model.__dict__
+
+
 def test_sigma_restored_after_save_load(tmp_path: Any) -> None:
     env = two_env_vec((20, 20))
     model = DDPG("MlpPolicy", env, learning_starts=0, batch_size=16, **FAST, seed=0)

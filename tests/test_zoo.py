@@ -259,6 +259,28 @@ def test_later_learn_keeps_the_noise_and_its_schedule(tmp_path):
     assert model.action_noise is first_noise and first_noise.n_calls == 150 and first_noise._decay_steps == 120
 
 
+def test_continue_after_save_load_adopts_the_saved_noise(tmp_path):
+    th.set_num_threads(1)
+    spec = "normal_0.2_0.0_1000"
+    model = SB3DDPG("MlpPolicy", ENV, seed=0, action_noise=None, **SMALL)
+    model.learn(N_STEPS, callback=ExplorationCallback(spec))
+    assert model.exploration_spec == spec and model.action_noise.n_calls == N_STEPS
+    model.save(tmp_path / "model")
+    loaded = SB3DDPG.load(tmp_path / "model", env=model.get_env())
+    saved_noise = loaded.action_noise
+    assert loaded.exploration_spec == spec and saved_noise.n_calls == N_STEPS
+    cb = ExplorationCallback(spec)
+    loaded.learn(100, callback=cb, reset_num_timesteps=False)  # no "already has action_noise"
+    # The loaded noise is kept, its decay position goes on (not rebuilt from n_calls = 0).
+    assert loaded.action_noise is saved_noise and cb.action_noise is saved_noise
+    assert saved_noise.n_calls == N_STEPS + 100
+    # A different spec is still a conflict; override=True rebuilds the noise.
+    with pytest.raises(ValueError, match="already has action_noise"):
+        loaded.learn(1, callback=ExplorationCallback("normal_0.3"), reset_num_timesteps=False)
+    loaded.learn(10, callback=ExplorationCallback(spec, override=True), reset_num_timesteps=False)
+    assert loaded.action_noise is not saved_noise and loaded.action_noise.n_calls == 10
+
+
 def test_colored_spec_and_explicit_seq_len(tmp_path):
     callback = [{"sb3_ddpg_ext.zoo.ActionNoiseCallback": {"spec": "colored_2.0_0.4", "seq_len": 64}}]
     _, model, _, _ = _run(tmp_path, "noise_none", overrides={"callback": callback})
