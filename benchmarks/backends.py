@@ -40,13 +40,7 @@ def default_jobs(threads: int) -> int:
 def _crash_info(spec: RunSpec, out: Path, error: str) -> dict[str, Any]:
     """Mark a run failed when the backend itself failed (worker crash, job killed ...)."""
     info = {
-        "suite": spec.suite,
-        "task": spec.task,
-        "variant": spec.variant,
-        "factor": spec.factor,
-        "seed": spec.seed,
-        "algo": spec.algo,
-        "n_timesteps": spec.n_timesteps,
+        **spec.identity(),
         "status": "failed",
         "finished": time.time(),
         "host": socket.gethostname(),

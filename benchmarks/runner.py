@@ -430,13 +430,7 @@ def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool
     _write_text_atomic(run_dir / "command.txt", command_line(argv, env_vars) + "\n")
 
     info: dict[str, Any] = {
-        "suite": spec.suite,
-        "task": spec.task,
-        "variant": spec.variant,
-        "factor": spec.factor,
-        "seed": spec.seed,
-        "algo": spec.algo,
-        "n_timesteps": spec.n_timesteps,
+        **spec.identity(),
         "eval_freq": spec.eval_freq,
         "eval_episodes": spec.eval_episodes,
         "threads": spec.threads,

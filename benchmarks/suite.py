@@ -177,6 +177,18 @@ class RunSpec:
         """``<suite>/<task>/<variant>/seed_<seed>``, the run folder relative to the output folder."""
         return f"{self.suite}/{self.task}/{self.variant}/seed_{self.seed}"
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that identify the run in its ``run.json`` (written by the runner and by a failed backend)."""
+        return {
+            "suite": self.suite,
+            "task": self.task,
+            "variant": self.variant,
+            "factor": self.factor,
+            "seed": self.seed,
+            "algo": self.algo,
+            "n_timesteps": self.n_timesteps,
+        }
+
     def run_dir(self, out: Union[str, os.PathLike]) -> Path:
         """The run folder ``<out>/<suite>/<task>/<variant>/seed_<seed>`` (absolute)."""
         return Path(out).resolve() / self.suite / self.task / self.variant / f"seed_{self.seed}"
