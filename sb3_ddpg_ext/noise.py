@@ -142,6 +142,20 @@ class _SeededActionNoise(ActionNoise):
         except TypeError as e:
             raise ValueError(f"dtype must be a NumPy dtype, got dtype={dtype!r}") from e
 
+    # every subclass sets ``_mu`` and ``_sigma`` (validated arrays) in its constructor
+    _mu: np.ndarray
+    _sigma: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean of the noise (scalar or per action dimension)."""
+        return self._mu
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """Scale sigma of the noise (scalar or per action dimension; for Gaussian noise, the initial sigma)."""
+        return self._sigma
+
     @property
     def rng(self) -> np.random.Generator:
         """The random generator of this instance (created at first access if ``seed`` was None)."""
@@ -242,15 +256,6 @@ class GaussianActionNoise(_SeededActionNoise):
         super().__init__(seed=seed, dtype=dtype)
 
     @property
-    def mean(self) -> np.ndarray:
-        return self._mu
-
-    @property
-    def sigma(self) -> np.ndarray:
-        """Initial (or constant) standard deviation."""
-        return self._sigma
-
-    @property
     def final_sigma(self) -> Optional[np.ndarray]:
         return self._final_sigma
 
@@ -348,14 +353,6 @@ class OrnsteinUhlenbeckActionNoise(_SeededActionNoise):
         self.noise_prev = np.zeros(self._shape)
         self._draw_start = False
         self.reset()
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self._mu
-
-    @property
-    def sigma(self) -> np.ndarray:
-        return self._sigma
 
     @property
     def theta(self) -> float:
@@ -515,14 +512,6 @@ class ColoredActionNoise(_SeededActionNoise):
     @property
     def action_dim(self) -> int:
         return self._action_dim
-
-    @property
-    def sigma(self) -> np.ndarray:
-        return self._sigma
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self._mu
 
     @property
     def fmin(self) -> float:
