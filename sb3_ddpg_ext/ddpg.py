@@ -28,7 +28,16 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
-from sb3_ddpg_ext.fast import TorchReplaySampler, foreach_polyak, frozen, fused_adam, own_parameters, supports_fast_sampling
+from sb3_ddpg_ext.fast import (
+    ManualNetworks,
+    TorchReplaySampler,
+    foreach_polyak,
+    frozen,
+    fused_adam,
+    manual_networks,
+    own_parameters,
+    supports_fast_sampling,
+)
 from sb3_ddpg_ext.param_noise import is_layer_norm_param
 from sb3_ddpg_ext.policies import LnMlpPolicy
 
@@ -268,6 +277,30 @@ class DDPG(SB3DDPG):
         self._actor_target_params = list(self.actor_target.parameters())
         self._perturbable_names = perturbable_parameter_names(self.actor_target)
         self._sampler: Optional[TorchReplaySampler] = None
+        self._manual_key: Optional[tuple[int, ...]] = None
+        self._manual: Union[ManualNetworks, str] = "not set up"
+
+    def _manual_update_networks(self) -> Optional[ManualNetworks]:
+        """
+        The networks of the hand-written update (``update_mode="fast"``), or None when it does not cover this model
+        (then :attr:`fast_path_fallback` says why and the autograd update runs).
+        """
+        key = (id(self.policy), id(self.actor.optimizer), id(self.critic.optimizer))
+        if key != self._manual_key:
+            self._manual_key = key
+            self._manual = manual_networks(self.policy)
+        return self._manual if isinstance(self._manual, ManualNetworks) else None
+
+    @property
+    def fast_path_fallback(self) -> Optional[str]:
+        """
+        Why ``update_mode="fast"`` does not use the hand-written update for this model (None if it does, or if the
+        update mode is not ``"fast"``).
+        """
+        if self.update_mode != "fast":
+            return None
+        self._manual_update_networks()
+        return None if isinstance(self._manual, ManualNetworks) else self._manual
 
     def _excluded_save_params(self) -> list[str]:
         return [
@@ -281,6 +314,8 @@ class DDPG(SB3DDPG):
             "_perturbable_names",
             "_sampler",
             "_last_target_noise",
+            "_manual",
+            "_manual_key",
         ]
 
     # ------------------------------------------------------------------ acting
@@ -386,7 +421,9 @@ class DDPG(SB3DDPG):
                 self._sampler = TorchReplaySampler(self.replay_buffer, device=self.device)  # type: ignore[arg-type]
             sampler = self._sampler
 
-        actor_losses, critic_losses = [], []
+        manual = self._manual_update_networks() if fast else None
+        actor_losses: list[float] = []
+        critic_losses: list[float] = []
         with fused_adam([self.actor.optimizer, self.critic.optimizer], enabled=fast):
             for _ in range(gradient_steps):
                 self._n_updates += 1
@@ -397,6 +434,10 @@ class DDPG(SB3DDPG):
                     replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
                 # For n-step replay, discount factor is gamma**n_steps (when no early termination)
                 discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+
+                if manual is not None:
+                    self._manual_step(manual, replay_data, discounts, actor_losses, critic_losses)
+                    continue
 
                 with th.no_grad():
                     next_actions = self._target_actions(replay_data.next_observations)
@@ -437,3 +478,54 @@ class DDPG(SB3DDPG):
         if len(actor_losses) > 0:
             self.logger.record("train/actor_loss", np.mean(actor_losses))
         self.logger.record("train/critic_loss", np.mean(critic_losses))
+
+    @th.no_grad()
+    def _manual_step(
+        self,
+        nets: ManualNetworks,
+        replay_data: ReplayBufferSamples,
+        discounts: Union[th.Tensor, float],
+        actor_losses: list[float],
+        critic_losses: list[float],
+    ) -> None:
+        """
+        One gradient step (critic, then, every ``policy_delay`` updates, actor and targets) with the hand-written
+        backward of :class:`~sb3_ddpg_ext.fast.ManualMLP`: the same algorithm and kernels as the autograd update, but
+        no graph, no critic weight gradients in the actor step and only the action columns of the critic's input
+        gradient. The TD target (with any target-policy noise) is computed by the target modules as usual.
+        """
+        next_actions = self._target_actions(replay_data.next_observations)
+        next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+        next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+        target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+        # features of a FlattenExtractor on a float Box: the flattened observation as float32
+        obs = replay_data.observations.reshape(replay_data.observations.shape[0], -1).float()
+        critic_input = th.cat([obs, replay_data.actions], dim=1)
+        critic_loss = 0.0
+        for critic_net in nets.critics:
+            current_q, saved = critic_net.forward(critic_input)
+            diff = current_q - target_q_values
+            critic_loss += diff.square().mean().item()
+            # d/dq of mse_loss(q, y) = 2 (q - y) / numel
+            critic_net.backward(diff.mul_(2.0 / diff.numel()), saved)
+        critic_losses.append(critic_loss)
+        self.critic.optimizer.step()
+
+        if self._n_updates % self.policy_delay == 0:
+            actions, saved_actor = nets.actor.forward(obs)
+            q1, saved_critic = nets.critics[0].forward(th.cat([obs, actions], dim=1))
+            actor_losses.append(-q1.mean().item())
+            # d/dq of -mean(q)
+            grad_q = th.full_like(q1, -1.0 / q1.numel())
+            grad_actions = nets.critics[0].backward(
+                grad_q, saved_critic, weight_grads=False, input_columns=slice(nets.obs_dim, None)
+            )
+            assert grad_actions is not None
+            nets.actor.backward(grad_actions, saved_actor)
+            self.actor.optimizer.step()
+
+            foreach_polyak(self._critic_params, self._critic_target_params, self.tau)
+            foreach_polyak(self._actor_params, self._actor_target_params, self.tau)
+            foreach_polyak(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
+            foreach_polyak(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)

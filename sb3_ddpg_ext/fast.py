@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 import torch as th
@@ -25,7 +25,17 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from torch import nn
 
-__all__ = ["TorchReplaySampler", "foreach_polyak", "frozen", "fused_adam", "own_parameters", "supports_fast_sampling"]
+__all__ = [
+    "ManualMLP",
+    "ManualNetworks",
+    "TorchReplaySampler",
+    "foreach_polyak",
+    "frozen",
+    "fused_adam",
+    "manual_networks",
+    "own_parameters",
+    "supports_fast_sampling",
+]
 
 
 def supports_fast_sampling(buffer: Any, vec_normalize_env: Any = None) -> bool:
@@ -217,3 +227,209 @@ def fused_adam(optimizers: Sequence[th.optim.Optimizer], enabled: bool = True) -
             for g, (fused_flag, foreach_flag) in zip(opt.param_groups, flags):
                 g["fused"] = fused_flag
                 g["foreach"] = foreach_flag
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hand-written forward/backward of the MLPs (no autograd)
+
+
+class ManualMLP:
+    """
+    Forward and hand-written backward of an SB3 MLP ``nn.Sequential`` of the form
+    ``(Linear [-> LayerNorm] -> ReLU)* -> Linear [-> Tanh]`` (SB3's ``create_mlp``, with our LayerNorm option), on the
+    module's own parameters, without autograd.
+
+    The backward uses the kernels autograd would use (``addmm``/``mm``, ``threshold_backward``, ``tanh_backward``,
+    ``native_layer_norm_backward``) but computes only what the DDPG update needs: no weight gradients when the
+    network is only differentiated through (the critic in the actor step) and, for the input gradient, only the
+    requested input columns (the action part of the critic's input). Weight gradients are written into each
+    parameter's ``.grad`` (allocated once, then overwritten in place), ready for the optimizer's ``step()``.
+
+    :param net: The ``nn.Sequential`` (see :meth:`parse` for the accepted layouts).
+    """
+
+    def __init__(self, net: nn.Sequential):
+        layers = self.parse(net)
+        if layers is None:
+            raise ValueError(f"net: not a (Linear [LayerNorm] ReLU)* Linear [Tanh] sequence: {net}")
+        self.hidden, self.output, self.squash = layers
+
+    @staticmethod
+    def parse(net: Any) -> Optional[tuple[list[tuple[nn.Linear, Optional[nn.LayerNorm]]], nn.Linear, bool]]:
+        """
+        :param net: A module.
+        :return: ``(hidden, output, squash)``: the hidden ``(Linear, LayerNorm or None)`` pairs, the output
+            ``Linear`` and whether a ``Tanh`` follows it; None if ``net`` has another layout.
+        """
+        if type(net) is not nn.Sequential:
+            return None
+        modules = list(net)
+        squash = len(modules) > 0 and type(modules[-1]) is nn.Tanh
+        if squash:
+            modules = modules[:-1]
+        if not modules or type(modules[-1]) is not nn.Linear:
+            return None
+        output = modules.pop()
+        hidden: list[tuple[nn.Linear, Optional[nn.LayerNorm]]] = []
+        i = 0
+        while i < len(modules):
+            lin = modules[i]
+            if type(lin) is not nn.Linear or lin.bias is None:
+                return None
+            i += 1
+            norm: Optional[nn.LayerNorm] = None
+            if i < len(modules) and type(modules[i]) is nn.LayerNorm:
+                norm = modules[i]
+                assert norm is not None
+                if norm.weight is None or norm.bias is None or len(norm.normalized_shape) != 1:
+                    return None
+                i += 1
+            if i >= len(modules) or type(modules[i]) is not nn.ReLU:
+                return None
+            i += 1
+            hidden.append((lin, norm))
+        if output.bias is None:
+            return None
+        return hidden, output, squash
+
+    def parameters(self) -> list[nn.Parameter]:
+        """:return: The parameters the backward writes gradients for (weights, biases, LayerNorm gains/biases)."""
+        params: list[nn.Parameter] = []
+        for lin, norm in self.hidden:
+            params += [lin.weight, lin.bias]  # type: ignore[list-item]
+            if norm is not None:
+                params += [norm.weight, norm.bias]
+        return params + [self.output.weight, self.output.bias]  # type: ignore[list-item]
+
+    def forward(self, x: th.Tensor) -> tuple[th.Tensor, list[Any]]:
+        """
+        :param x: Input, shape ``(batch, in_features)``.
+        :return: The output and the tensors the backward needs.
+        """
+        saved: list[Any] = [x]
+        h = x
+        for lin, norm in self.hidden:
+            z = th.addmm(lin.bias, h, lin.weight.t())
+            if norm is not None:
+                z_in = z
+                z, mean, rstd = th.native_layer_norm(z_in, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+                saved.append((z_in, mean, rstd))
+            h = z.relu_()
+            saved.append(h)
+        out = th.addmm(self.output.bias, h, self.output.weight.t())
+        if self.squash:
+            out = out.tanh_()
+        saved.append(out)
+        return out, saved
+
+    @staticmethod
+    def _write_grad(param: nn.Parameter, value: th.Tensor) -> None:
+        grad = param.grad
+        if grad is None or grad.shape != param.shape:
+            param.grad = value.reshape(param.shape).clone()
+        else:
+            grad.copy_(value.reshape(param.shape))
+
+    @staticmethod
+    def _linear_grads(lin: nn.Linear, g: th.Tensor, inp: th.Tensor) -> None:
+        for param in (lin.weight, lin.bias):
+            if param.grad is None or param.grad.shape != param.shape:
+                param.grad = th.empty_like(param)
+        th.mm(g.t(), inp, out=lin.weight.grad)
+        th.sum(g, 0, out=lin.bias.grad)
+
+    def backward(
+        self, grad_out: th.Tensor, saved: list[Any], weight_grads: bool = True, input_columns: Optional[slice] = None
+    ) -> Optional[th.Tensor]:
+        """
+        Backward pass from ``grad_out`` (gradient of the loss w.r.t. the output).
+
+        :param grad_out: Shape of the output.
+        :param saved: The second value returned by :meth:`forward`.
+        :param weight_grads: Write the parameters' gradients into their ``.grad`` (otherwise only differentiate
+            through the network).
+        :param input_columns: If given, return the gradient w.r.t. these input columns; else return None.
+        :return: The input gradient (``input_columns``) or None.
+        """
+        g = grad_out
+        if self.squash:
+            g = th.ops.aten.tanh_backward(g, saved[-1])
+        pos = len(saved) - 2  # saved = [x, (ln)?, h, (ln)?, h, ..., out]
+        layers: list[nn.Linear] = [lin for lin, _ in self.hidden] + [self.output]
+        norms: list[Optional[nn.LayerNorm]] = [norm for _, norm in self.hidden] + [None]
+        for k in range(len(layers) - 1, -1, -1):
+            lin = layers[k]
+            inp = saved[pos]
+            if weight_grads:
+                self._linear_grads(lin, g, inp)
+            if k == 0:
+                if input_columns is None:
+                    return None
+                return th.mm(g, lin.weight[:, input_columns])
+            g = g.mm(lin.weight)
+            # inp is the ReLU output of hidden layer k - 1: ReLU backward, then LayerNorm backward if any
+            g = th.ops.aten.threshold_backward(g, inp, 0)
+            pos -= 1
+            norm = norms[k - 1]
+            if norm is not None:
+                z_in, mean, rstd = saved[pos]
+                g, g_gain, g_bias = th.ops.aten.native_layer_norm_backward(
+                    g, z_in, norm.normalized_shape, mean, rstd, norm.weight, norm.bias, [True, weight_grads, weight_grads]
+                )
+                if weight_grads:
+                    self._write_grad(norm.weight, g_gain)
+                    self._write_grad(norm.bias, g_bias)
+                pos -= 1
+        return None  # pragma: no cover (the loop returns at k == 0)
+
+
+class ManualNetworks(NamedTuple):
+    """The actor and critic networks of a TD3 policy, as :class:`ManualMLP`."""
+
+    actor: ManualMLP
+    critics: list[ManualMLP]
+    obs_dim: int
+
+
+def manual_networks(policy: Any) -> Union[ManualNetworks, str]:
+    """
+    The hand-written update's view of a policy, or why it does not cover it (then the caller uses autograd).
+
+    Covered: an SB3 ``TD3Policy`` (``MlpPolicy`` or our ``LnMlpPolicy`` without ``critic_late_action``) with a
+    ``FlattenExtractor`` on a float ``Box`` observation space (the features are then the flattened observation),
+    ReLU MLPs with or without LayerNorm, any number of critics, float32 parameters, and optimizers that hold exactly
+    the actor's / the critic's parameters.
+
+    :param policy: The policy (``model.policy``).
+    :return: The networks, or a message naming what is not covered.
+    """
+    from gymnasium import spaces
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+    from stable_baselines3.td3.policies import TD3Policy
+
+    if not isinstance(policy, TD3Policy):
+        return f"policy {type(policy).__name__} is not a TD3Policy"
+    obs_space = policy.observation_space
+    if not isinstance(obs_space, spaces.Box) or not np.issubdtype(obs_space.dtype, np.floating):
+        return f"observation space {obs_space} is not a float Box"
+    actor, critic = policy.actor, policy.critic
+    for name, net in (("actor", actor), ("critic", critic)):
+        if type(net.features_extractor) is not FlattenExtractor:
+            return f"{name} features extractor {type(net.features_extractor).__name__} is not a FlattenExtractor"
+    mu = getattr(actor, "mu", None)
+    if ManualMLP.parse(mu) is None or not ManualMLP.parse(mu)[2]:  # type: ignore[index]
+        return f"actor network is not (Linear [LayerNorm] ReLU)* Linear Tanh: {mu}"
+    q_nets = list(getattr(critic, "q_networks", []))
+    if not q_nets or any(ManualMLP.parse(q) is None or ManualMLP.parse(q)[2] for q in q_nets):  # type: ignore[index]
+        return "critic networks are not (Linear [LayerNorm] ReLU)* Linear"
+    nets = ManualNetworks(ManualMLP(mu), [ManualMLP(q) for q in q_nets], int(np.prod(obs_space.shape)))
+    for name, module, manual in (("actor", actor, [nets.actor]), ("critic", critic, nets.critics)):
+        covered = [p for m in manual for p in m.parameters()]
+        if {id(p) for p in covered} != {id(p) for p in module.parameters()} or len(covered) != len(set(map(id, covered))):
+            return f"{name} has parameters outside its MLPs"
+        if any(p.dtype != th.float32 for p in covered):
+            return f"{name} parameters are not float32"
+        opt_params = [p for g in module.optimizer.param_groups for p in g["params"]]
+        if {id(p) for p in opt_params} != {id(p) for p in covered}:
+            return f"{name} optimizer does not hold exactly the {name}'s parameters"
+    return nets
