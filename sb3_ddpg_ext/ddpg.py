@@ -34,6 +34,7 @@ from sb3_ddpg_ext.fast import (
     foreach_polyak,
     frozen,
     fused_adam,
+    fused_adam_step,
     manual_networks,
     own_parameters,
     supports_fast_sampling,
@@ -510,7 +511,8 @@ class DDPG(SB3DDPG):
             # d/dq of mse_loss(q, y) = 2 (q - y) / numel
             critic_net.backward(diff.mul_(2.0 / diff.numel()), saved)
         critic_losses.append(critic_loss)
-        self.critic.optimizer.step()
+        if not fused_adam_step(self.critic.optimizer):
+            self.critic.optimizer.step()
 
         if self._n_updates % self.policy_delay == 0:
             actions, saved_actor = nets.actor.forward(obs)
@@ -523,7 +525,8 @@ class DDPG(SB3DDPG):
             )
             assert grad_actions is not None
             nets.actor.backward(grad_actions, saved_actor)
-            self.actor.optimizer.step()
+            if not fused_adam_step(self.actor.optimizer):
+                self.actor.optimizer.step()
 
             foreach_polyak(self._critic_params, self._critic_target_params, self.tau)
             foreach_polyak(self._actor_params, self._actor_target_params, self.tau)

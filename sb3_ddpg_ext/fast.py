@@ -32,6 +32,7 @@ __all__ = [
     "foreach_polyak",
     "frozen",
     "fused_adam",
+    "fused_adam_step",
     "manual_networks",
     "own_parameters",
     "supports_fast_sampling",
@@ -196,6 +197,73 @@ def _can_fuse(optimizer: th.optim.Optimizer) -> bool:
             # CPU only: on CUDA the existing ``step`` state of a non-fused Adam lives on the CPU, which fused rejects
             if p.dtype not in (th.float32, th.float64) or p.device.type != "cpu":
                 return False
+    return True
+
+
+def fused_adam_step(optimizer: th.optim.Optimizer) -> bool:
+    """
+    One ``Adam``/``AdamW`` step with the fused kernel called directly: the same two calls ``optimizer.step()`` makes
+    with ``fused=True`` (``_foreach_add_`` on the step counters, then ``_fused_adam_``/``_fused_adamw_`` with the
+    param group's hyperparameters), so the result is the same bit for bit, without ``Optimizer.step``'s Python
+    overhead (~0.3 ms per call here, as much as the kernel itself for a [400, 300] MLP).
+
+    Nothing is done (and False returned) when the optimizer is not one :func:`fused_adam` would fuse, has step
+    hooks, or has not taken its first step yet (its state is created by ``optimizer.step()``); the caller then calls
+    ``optimizer.step()``.
+
+    :param optimizer: The optimizer; parameters without ``.grad`` are skipped, as ``step()`` does.
+    :return: Whether the step was taken.
+    """
+    if not _can_fuse(optimizer):
+        return False
+    if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:  # type: ignore[attr-defined]
+        return False
+    from torch.optim import optimizer as optimizer_module
+
+    if optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks:
+        return False
+    calls = []
+    for group in optimizer.param_groups:
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = optimizer.state.get(p)
+            if not state or not th.is_tensor(state.get("step")) or "exp_avg" not in state:
+                return False
+            if group["amsgrad"] and "max_exp_avg_sq" not in state:
+                return False
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            if group["amsgrad"]:
+                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+            steps.append(state["step"])
+        if params:
+            calls.append((group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps))
+    for group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps in calls:
+        beta1, beta2 = group["betas"]
+        decoupled = group.get("decoupled_weight_decay", type(optimizer) is th.optim.AdamW)
+        kernel = th._fused_adamw_ if decoupled else th._fused_adam_
+        th._foreach_add_(steps, 1)
+        kernel(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            max_exp_avg_sqs,
+            steps,
+            amsgrad=group["amsgrad"],
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=group["maximize"],
+            grad_scale=None,
+            found_inf=None,
+        )
     return True
 
 

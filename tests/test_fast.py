@@ -21,6 +21,7 @@ from sb3_ddpg_ext.fast import (
     foreach_polyak,
     frozen,
     fused_adam,
+    fused_adam_step,
     manual_networks,
     own_parameters,
     supports_fast_sampling,
@@ -340,3 +341,43 @@ def test_fast_path_fallback_for_a_replaced_optimizer():
     assert model.fast_path_fallback is None
     model.actor.optimizer = th.optim.Adam(list(model.actor.parameters())[:2], lr=1e-3)
     assert model.fast_path_fallback is not None and "actor optimizer" in model.fast_path_fallback
+
+
+@pytest.mark.parametrize("opt_class, kwargs", [(th.optim.Adam, {}), (th.optim.AdamW, {"weight_decay": 0.1}),
+                                               (th.optim.Adam, {"amsgrad": True, "weight_decay": 0.01})])  # fmt: skip
+def test_fused_adam_step_equals_optimizer_step_bit_for_bit(opt_class, kwargs):
+    th.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [opt_class(net.parameters(), lr=1e-2, fused=True, **kwargs) for net in nets]
+    x = th.randn(16, 4)
+    initial = nets[0][0].weight.detach().clone()
+    for step in range(5):
+        for net, opt, direct in zip(nets, opts, (False, True)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            if direct:
+                # the first step creates the optimizer state: the direct call declines and step() is used
+                assert fused_adam_step(opt) == (step > 0)
+                if step == 0:
+                    opt.step()
+            else:
+                opt.step()
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+        assert th.equal(p, q)
+    assert (nets[0][0].weight - initial).abs().max() > 1e-3, "the steps moved the parameters"
+
+
+def test_fused_adam_step_declines_hooks_and_other_optimizers():
+    net = nn.Linear(3, 1)
+    net(th.randn(4, 3)).sum().backward()
+    sgd = th.optim.SGD(net.parameters(), lr=0.1)
+    assert not fused_adam_step(sgd)
+    adam = th.optim.Adam(net.parameters(), lr=0.1)
+    adam.step()
+    before = [p.clone() for p in net.parameters()]
+    handle = adam.register_step_post_hook(lambda *args: None)
+    assert not fused_adam_step(adam)
+    assert all(th.equal(p, q) for p, q in zip(before, net.parameters())), "declining leaves the parameters alone"
+    handle.remove()
+    assert fused_adam_step(adam)
