@@ -105,12 +105,17 @@ class DDPG(SB3DDPG):
       the noise SB3's DDPG draws and clips to zero); faster than SB3 because the critic is frozen during the actor's
       backward (SB3 computes critic weight gradients there and discards them) and the polyak update uses
       ``torch._foreach_*`` (same arithmetic).
-    - ``"fast"`` (default): ``"exact"`` plus fused Adam (equal to single-tensor Adam up to float32 rounding),
-      replay sampling through zero-copy torch views (same batches bit for bit) and acting under
-      ``torch.inference_mode``; it skips the discarded noise draw of vanilla DDPG (only torch's global RNG stream
-      differs). Parts that do not apply fall back to the exact path one by one: a replay buffer other than the plain
-      ``ReplayBuffer`` (n-step, HER, dict observations) or ``VecNormalize`` -> ``replay_buffer.sample``; an
-      optimizer other than ``Adam``/``AdamW`` on CPU -> left as is.
+    - ``"fast"`` (default): the same algorithm with a hand-written backward of the MLPs
+      (:class:`~sb3_ddpg_ext.fast.ManualMLP`: no autograd graph, no critic weight gradients in the actor step, only
+      the action columns of the critic's input gradient), the fused Adam kernel called directly (equal to
+      single-tensor Adam up to float32 rounding), replay sampling through zero-copy torch views (same batches bit for
+      bit) and acting under ``torch.inference_mode``; it skips the discarded noise draw of vanilla DDPG (only torch's
+      global RNG stream differs). Parameters stay within 1e-5 of SB3's after the same updates
+      (``tests/test_fast.py``). Parts that do not apply fall back one by one: a policy the hand-written backward does
+      not cover (see :attr:`fast_path_fallback`: e.g. a non-ReLU activation, ``critic_late_action``, image or dict
+      observations) -> the autograd update; a replay buffer other than the plain ``ReplayBuffer`` (n-step, HER,
+      dict observations) or ``VecNormalize`` -> ``replay_buffer.sample``; an optimizer other than ``Adam``/``AdamW``
+      on CPU -> its own ``step()``.
     - ``"sb3"``: SB3's ``TD3.train`` unchanged (only for action-space per-sample target noise, the mode SB3 has).
 
     :param policy: The policy model to use (MlpPolicy, LnMlpPolicy, CnnPolicy, ...)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Optional, Union, cast
 
 import numpy as np
 import torch as th
@@ -337,18 +337,17 @@ class ManualMLP:
             modules = modules[:-1]
         if not modules or type(modules[-1]) is not nn.Linear:
             return None
-        output = modules.pop()
+        output = cast(nn.Linear, modules.pop())
         hidden: list[tuple[nn.Linear, Optional[nn.LayerNorm]]] = []
         i = 0
         while i < len(modules):
-            lin = modules[i]
-            if type(lin) is not nn.Linear or lin.bias is None:
+            if type(modules[i]) is not nn.Linear or modules[i].bias is None:
                 return None
+            lin = cast(nn.Linear, modules[i])
             i += 1
             norm: Optional[nn.LayerNorm] = None
             if i < len(modules) and type(modules[i]) is nn.LayerNorm:
-                norm = modules[i]
-                assert norm is not None
+                norm = cast(nn.LayerNorm, modules[i])
                 if norm.weight is None or norm.bias is None or len(norm.normalized_shape) != 1:
                     return None
                 i += 1
@@ -367,7 +366,7 @@ class ManualMLP:
             params += [lin.weight, lin.bias]  # type: ignore[list-item]
             if norm is not None:
                 params += [norm.weight, norm.bias]
-        return params + [self.output.weight, self.output.bias]  # type: ignore[list-item]
+        return [*params, self.output.weight, self.output.bias]  # type: ignore[list-item]
 
     def forward(self, x: th.Tensor) -> tuple[th.Tensor, list[Any]]:
         """
@@ -485,12 +484,14 @@ def manual_networks(policy: Any) -> Union[ManualNetworks, str]:
         if type(net.features_extractor) is not FlattenExtractor:
             return f"{name} features extractor {type(net.features_extractor).__name__} is not a FlattenExtractor"
     mu = getattr(actor, "mu", None)
-    if ManualMLP.parse(mu) is None or not ManualMLP.parse(mu)[2]:  # type: ignore[index]
+    actor_layout = ManualMLP.parse(mu)
+    if actor_layout is None or not actor_layout[2]:
         return f"actor network is not (Linear [LayerNorm] ReLU)* Linear Tanh: {mu}"
     q_nets = list(getattr(critic, "q_networks", []))
-    if not q_nets or any(ManualMLP.parse(q) is None or ManualMLP.parse(q)[2] for q in q_nets):  # type: ignore[index]
+    critic_layouts = [ManualMLP.parse(q) for q in q_nets]
+    if not q_nets or any(layout is None or layout[2] for layout in critic_layouts):
         return "critic networks are not (Linear [LayerNorm] ReLU)* Linear"
-    nets = ManualNetworks(ManualMLP(mu), [ManualMLP(q) for q in q_nets], int(np.prod(obs_space.shape)))
+    nets = ManualNetworks(ManualMLP(cast(nn.Sequential, mu)), [ManualMLP(q) for q in q_nets], int(np.prod(obs_space.shape)))
     for name, module, manual in (("actor", actor, [nets.actor]), ("critic", critic, nets.critics)):
         covered = [p for m in manual for p in m.parameters()]
         if {id(p) for p in covered} != {id(p) for p in module.parameters()} or len(covered) != len(set(map(id, covered))):
