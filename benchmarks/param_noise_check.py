@@ -31,6 +31,7 @@ from stable_baselines3.common.callbacks import CallbackList, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
 
@@ -62,6 +63,7 @@ def run_check(
     final_eval_episodes: int = 10,
     log_dir: Optional[str] = None,
     eval_log_path: Optional[str] = None,
+    normalize_obs: bool = False,
 ) -> dict[str, Any]:
     """
     Train DDPG + parameter noise + LayerNorm policy, evaluate, and return a summary dict.
@@ -79,6 +81,10 @@ def run_check(
     :param final_eval_episodes: Episodes of the final evaluation.
     :param log_dir: Optional tensorboard log folder.
     :param eval_log_path: Folder for EvalCallback's ``evaluations.npz`` (a temporary folder if None).
+    :param normalize_obs: Normalise observations with running statistics (``VecNormalize(norm_reward=False)``),
+        as OpenAI baselines' DDPG does by default (``normalize_observations=True``). Without it a perturbed actor
+        on MountainCar barely depends on the velocity (scale ~0.07 vs ~1 for the position), and a force that
+        depends on the position only cannot pump energy into the car.
     :return: Summary (JSON-serialisable).
     """
     if env_id not in TASK_SETTINGS:
@@ -86,9 +92,18 @@ def run_check(
     from sb3_ddpg_ext.policies import LnMlpPolicy
 
     th.set_num_threads(1)
-    env = Monitor(gym.make(env_id))
-    eval_env = Monitor(gym.make(env_id))
-    eval_env.reset(seed=seed + 10_000)
+    monitor = Monitor(gym.make(env_id))
+    env: Any = monitor
+    eval_monitor = Monitor(gym.make(env_id))
+    eval_monitor.reset(seed=seed + 10_000)
+    eval_env: Any = eval_monitor
+    if normalize_obs:
+        gamma = TASK_SETTINGS[env_id]["gamma"]
+        env = VecNormalize(DummyVecEnv([lambda: monitor]), norm_obs=True, norm_reward=False, gamma=gamma)
+        eval_env = VecNormalize(
+            DummyVecEnv([lambda: eval_monitor]), training=False, norm_obs=True, norm_reward=False, gamma=gamma
+        )
+        eval_env.seed(seed + 10_000)
     n_actions = int(np.prod(env.action_space.shape))  # type: ignore[arg-type]
     action_noise = (
         NormalActionNoise(np.zeros(n_actions), action_noise_std * np.ones(n_actions)) if action_noise_std > 0 else None
@@ -125,7 +140,7 @@ def run_check(
     returns, _lengths = evaluate_policy(
         model, eval_env, n_eval_episodes=final_eval_episodes, deterministic=True, return_episode_rewards=True
     )
-    train_returns = [float(r) for r in env.get_episode_rewards()]
+    train_returns = [float(r) for r in monitor.get_episode_rewards()]
     return {
         "env_id": env_id,
         "n_timesteps": n_timesteps,
@@ -142,6 +157,7 @@ def run_check(
             "last_distance": param_noise.last_distance,
         },
         "action_noise_std": action_noise_std,
+        "normalize_obs": normalize_obs,
         "eval_timesteps": [int(t) for t in eval_callback.evaluations_timesteps],
         "eval_mean_returns": [float(np.mean(r)) for r in eval_callback.evaluations_results],
         "final_eval_returns": [float(r) for r in returns],  # type: ignore[union-attr]
@@ -165,6 +181,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--desired-action-stddev", type=float, default=0.2)
     parser.add_argument("--sampling", default="per_element", choices=["per_element", "per_tensor", "single"])
     parser.add_argument("--action-noise-std", type=float, default=0.0)
+    parser.add_argument("--normalize-obs", action="store_true", help="running observation normalisation (baselines' default)")
     parser.add_argument("--n-evals", type=int, default=10)
     parser.add_argument("--n-eval-episodes", type=int, default=5, help="episodes per evaluation during training")
     parser.add_argument("--final-eval-episodes", type=int, default=10)
@@ -185,6 +202,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         final_eval_episodes=args.final_eval_episodes,
         log_dir=args.tensorboard_log,
         eval_log_path=str(args.out.with_suffix("")) + "_eval",
+        normalize_obs=args.normalize_obs,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1))

@@ -558,3 +558,24 @@ def test_zoo_train_with_yaml_callback(tmp_path: Any) -> None:
     # 150 gradient steps (200 - learning_starts), one adaptation every 10 once the buffer holds a batch (32).
     assert 11 <= state["n_adaptations"] <= 15
     assert state["current_stddev"] != 0.3
+
+
+def test_vec_normalize_adaptation_sees_normalised_observations() -> None:
+    """With VecNormalize (baselines' normalize_observations=True) the adaptation batch is normalised with the
+    running statistics, as the observations the (perturbed) actor acts on (``model._last_obs``)."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(DummyVecEnv([lambda: gym.make("MountainCarContinuous-v0")]), norm_obs=True, norm_reward=False)
+    model = DDPG("MlpPolicy", env, learning_starts=50, batch_size=64, seed=0, policy_kwargs={"net_arch": [8]})
+    callback = ParameterNoiseCallback(adaptation_interval=10, seed=0)
+    model.learn(200, callback=callback)
+    assert callback.n_adaptations > 0
+    # adaptation batch == the buffer's raw observations normalised with the current statistics
+    rng_state = callback._rng.bit_generator.state  # type: ignore[union-attr]
+    obs = callback._sample_replay_observations(64).numpy()  # type: ignore[union-attr]
+    callback._rng.bit_generator.state = rng_state  # type: ignore[union-attr]
+    rows = callback._rng.integers(0, model.replay_buffer.pos, size=64)  # type: ignore[union-attr]
+    expected = env.normalize_obs(model.replay_buffer.observations[rows, 0])  # type: ignore[union-attr]
+    np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-6)
+    # normalised: the speed column is O(1), not O(0.01) as in the raw buffer
+    assert np.abs(obs[:, 1]).max() > 0.2 > np.abs(model.replay_buffer.observations[rows, 0, 1]).max()  # type: ignore[union-attr]
