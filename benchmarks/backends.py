@@ -236,4 +236,3 @@ def run_backend(
             wait_for_results=options.get("wait", True),
         )
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-
