@@ -100,6 +100,22 @@ def gemm_floor_ms(shapes: list[tuple[int, int, int]], repeats: int = 20) -> floa
     return 1000 * statistics.median(times)
 
 
+def profile_update(model: Any, updates: int, batch: int) -> dict[str, float]:
+    """
+    Where one update's time goes (torch profiler, self CPU time per update): matrix products (``addmm``/``mm``) vs
+    everything else (elementwise ops, Adam, polyak, sampling, Python). The profiler adds a few microseconds per op,
+    so ``other_ms`` is an upper bound.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model.train(updates, batch_size=batch)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) / 1000 / updates
+    gemm = sum(e.self_cpu_time_total for e in events if e.key in ("aten::addmm", "aten::mm")) / 1000 / updates
+    return {"gemm_ms": gemm, "other_ms": total - gemm, "total_ms": total}
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(
@@ -165,6 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 + ", ".join(f"{v}={e2e[v][-1]:.1f}" for v in E2E_VARIANTS),
                 flush=True,
             )
+        profiled = profile_update(upd_models["fast"], args.updates, args.batch) if args.profile else None
         med_upd = {v: statistics.median(x) for v, x in upd.items()}
         med_e2e = {v: statistics.median(x) for v, x in e2e.items()}
         med_floor = statistics.median(floor)
@@ -174,6 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ms_per_update": {"median": med_upd, "rounds": upd},
             "env_steps_per_s": {"median": med_e2e, "rounds": e2e},
             "gemm_floor_ms": {"median": med_floor, "rounds": floor},
+            "fast_update_profile": profiled,
             # process CPU time (all threads): less sensitive to other processes' load than wall time
             "cpu_ms_per_update": {"median": cpu_upd, "rounds": upd_cpu},
             "env_steps_per_cpu_s": {"median": cpu_e2e, "rounds": e2e_cpu},
@@ -235,6 +253,9 @@ def main() -> None:
     parser.add_argument("--fill", type=int, default=1000, help="random transitions before learning starts (= learning_starts)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="perf.json")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile the fast update: matrix products vs everything else"
+    )
     args = parser.parse_args()
     for name in ("rounds", "updates", "env_steps", "fill", "batch"):
         if getattr(args, name) < 1:
@@ -253,6 +274,20 @@ def main() -> None:
             f"{r['cpu_update_speedup_exact_vs_sb3']:.2f}x, CPU-time end-to-end fast vs SB3: "
             f"{r['cpu_e2e_speedup_fast_vs_sb3']:.2f}x"
         )
+        med = res["ms_per_update"]["median"]
+        e2e = res["env_steps_per_s"]["median"]
+        print(
+            f"    ms/update SB3 {med['sb3']:.2f}, exact {med['exact']:.2f}, fast {med['fast']:.2f}, "
+            f"GEMM floor {res['gemm_floor_ms']['median']:.2f}; env-steps/s SB3 {e2e['sb3']:.1f}, fast {e2e['fast']:.1f}; "
+            f"LayerNorm +{100 * r['layer_norm_update_overhead']:.1f}% per update, "
+            f"parameter noise +{100 * r['param_noise_e2e_overhead']:.1f}% end to end"
+        )
+        if res["fast_update_profile"] is not None:
+            prof = res["fast_update_profile"]
+            print(
+                f"    fast update profile: matrix products {prof['gemm_ms']:.2f} ms, everything else "
+                f"{prof['other_ms']:.2f} ms (profiler overhead included)"
+            )
     print(f"wrote {args.out}")
 
 
