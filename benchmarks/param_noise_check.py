@@ -64,6 +64,7 @@ def run_check(
     log_dir: Optional[str] = None,
     eval_log_path: Optional[str] = None,
     normalize_obs: bool = False,
+    use_param_noise: bool = True,
 ) -> dict[str, Any]:
     """
     Train DDPG + parameter noise + LayerNorm policy, evaluate, and return a summary dict.
@@ -85,6 +86,8 @@ def run_check(
         as OpenAI baselines' DDPG does by default (``normalize_observations=True``). Without it a perturbed actor
         on MountainCar barely depends on the velocity (scale ~0.07 vs ~1 for the position), and a force that
         depends on the position only cannot pump energy into the car.
+    :param use_param_noise: False runs the control: the same DDPG without the callback (and with no exploration
+        noise unless ``action_noise_std > 0``).
     :return: Summary (JSON-serialisable).
     """
     if env_id not in TASK_SETTINGS:
@@ -135,7 +138,7 @@ def run_check(
         verbose=0,
     )
     start = time.perf_counter()
-    model.learn(n_timesteps, callback=CallbackList([param_noise, eval_callback]))
+    model.learn(n_timesteps, callback=CallbackList([param_noise, eval_callback]) if use_param_noise else eval_callback)
     wall = time.perf_counter() - start
     returns, _lengths = evaluate_policy(
         model, eval_env, n_eval_episodes=final_eval_episodes, deterministic=True, return_episode_rewards=True
@@ -148,7 +151,9 @@ def run_check(
         "net_arch": net_arch,
         "settings": TASK_SETTINGS[env_id],
         "policy": "sb3_ddpg_ext.policies.LnMlpPolicy(layer_norm_actor=True, layer_norm_critic=True)",
-        "param_noise": {
+        "param_noise": None
+        if not use_param_noise
+        else {
             "initial_stddev": initial_stddev,
             "desired_action_stddev": desired_action_stddev,
             "sampling": sampling,
@@ -182,6 +187,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--sampling", default="per_element", choices=["per_element", "per_tensor", "single"])
     parser.add_argument("--action-noise-std", type=float, default=0.0)
     parser.add_argument("--normalize-obs", action="store_true", help="running observation normalisation (baselines' default)")
+    parser.add_argument("--no-param-noise", action="store_true", help="control run: no ParameterNoiseCallback")
     parser.add_argument("--n-evals", type=int, default=10)
     parser.add_argument("--n-eval-episodes", type=int, default=5, help="episodes per evaluation during training")
     parser.add_argument("--final-eval-episodes", type=int, default=10)
@@ -203,13 +209,15 @@ def main(argv: Optional[list[str]] = None) -> None:
         log_dir=args.tensorboard_log,
         eval_log_path=str(args.out.with_suffix("")) + "_eval",
         normalize_obs=args.normalize_obs,
+        use_param_noise=not args.no_param_noise,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1))
     print(
         f"{summary['env_id']} seed={summary['seed']} steps={summary['n_timesteps']}: final eval "
         f"{summary['final_eval_mean']:.1f} +/- {summary['final_eval_std']:.1f} ({len(summary['final_eval_returns'])} ep), "
-        f"sigma={summary['param_noise']['final_stddev']:.4f}, {summary['env_steps_per_s']:.0f} steps/s"
+        + (f"sigma={summary['param_noise']['final_stddev']:.4f}, " if summary["param_noise"] else "no parameter noise, ")
+        + f"{summary['env_steps_per_s']:.0f} steps/s"
     )
 
 
