@@ -35,6 +35,7 @@ from sb3_ddpg_ext.fast import (
     frozen,
     fused_adam,
     fused_adam_step,
+    lerp_polyak,
     manual_networks,
     own_parameters,
     supports_fast_sampling,
@@ -281,6 +282,9 @@ class DDPG(SB3DDPG):
         self._critic_target_params = list(self.critic_target.parameters())
         self._actor_params = actor_params
         self._actor_target_params = list(self.actor_target.parameters())
+        # every network's tensors in one polyak call (fast path)
+        self._all_params = [*self._critic_params, *self._actor_params]
+        self._all_target_params = [*self._critic_target_params, *self._actor_target_params]
         self._perturbable_names = perturbable_parameter_names(self.actor_target)
         self._sampler: Optional[TorchReplaySampler] = None
         self._manual_key: Optional[tuple[int, ...]] = None
@@ -322,6 +326,8 @@ class DDPG(SB3DDPG):
             "_last_target_noise",
             "_manual",
             "_manual_key",
+            "_all_params",
+            "_all_target_params",
         ]
 
     # ------------------------------------------------------------------ acting
@@ -533,7 +539,5 @@ class DDPG(SB3DDPG):
             if not fused_adam_step(self.actor.optimizer):
                 self.actor.optimizer.step()
 
-            foreach_polyak(self._critic_params, self._critic_target_params, self.tau)
-            foreach_polyak(self._actor_params, self._actor_target_params, self.tau)
-            foreach_polyak(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
-            foreach_polyak(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
+            lerp_polyak(self._all_params, self._all_target_params, self.tau)
+            # (no batch-norm statistics: the hand-written update only covers Linear/LayerNorm/ReLU/Tanh networks)

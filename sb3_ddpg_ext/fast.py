@@ -16,6 +16,7 @@ Each block is exact or its deviation is stated:
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Optional, Union, cast
 
@@ -33,6 +34,7 @@ __all__ = [
     "frozen",
     "fused_adam",
     "fused_adam_step",
+    "lerp_polyak",
     "manual_networks",
     "own_parameters",
     "supports_fast_sampling",
@@ -157,6 +159,24 @@ def foreach_polyak(params: Sequence[th.Tensor], target_params: Sequence[th.Tenso
         th._foreach_add_(list(target_params), list(params), alpha=tau)
 
 
+def lerp_polyak(params: Sequence[th.Tensor], target_params: Sequence[th.Tensor], tau: float) -> None:
+    """
+    Polyak update ``target <- target + tau * (param - target)`` in place with one ``torch._foreach_lerp_`` call:
+    the same update as :func:`foreach_polyak` in one pass instead of two, equal up to float32 rounding (not bit for
+    bit). Used by the fast path, which puts all networks' tensors in one call.
+
+    :param params: Source tensors.
+    :param target_params: Target tensors (same length and shapes).
+    :param tau: Soft update coefficient.
+    """
+    if len(params) != len(target_params):
+        raise ValueError(f"params/target_params: lengths differ ({len(params)} vs {len(target_params)})")
+    if len(params) == 0:
+        return
+    with th.no_grad():
+        th._foreach_lerp_(list(target_params), list(params), tau)
+
+
 def own_parameters(module: nn.Module, exclude: Iterable[nn.Parameter] = ()) -> list[nn.Parameter]:
     """
     ``module``'s parameters that are not in ``exclude`` (e.g. the critic's parameters minus a features extractor
@@ -200,28 +220,28 @@ def _can_fuse(optimizer: th.optim.Optimizer) -> bool:
     return True
 
 
-def fused_adam_step(optimizer: th.optim.Optimizer) -> bool:
-    """
-    One ``Adam``/``AdamW`` step with the fused kernel called directly: the same two calls ``optimizer.step()`` makes
-    with ``fused=True`` (``_foreach_add_`` on the step counters, then ``_fused_adam_``/``_fused_adamw_`` with the
-    param group's hyperparameters), so the result is the same bit for bit, without ``Optimizer.step``'s Python
-    overhead (~0.3 ms per call here, as much as the kernel itself for a [400, 300] MLP).
+class _AdamCalls(NamedTuple):
+    """The kernel arguments of one optimizer (per param group), and what they were gathered from."""
 
-    Nothing is done (and False returned) when the optimizer is not one :func:`fused_adam` would fuse, has step
-    hooks, or has not taken its first step yet (its state is created by ``optimizer.step()``); the caller then calls
-    ``optimizer.step()``.
+    state: Any  # the optimizer.state dict object (load_state_dict replaces it)
+    param_groups: Any  # the optimizer.param_groups list object
+    grads: list[th.Tensor]  # every parameter's .grad (compared by identity)
+    flags: tuple[tuple[bool, bool, bool], ...]  # see _group_flags
+    # per param group: (group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)
+    calls: list[tuple[Any, ...]]
 
-    :param optimizer: The optimizer; parameters without ``.grad`` are skipped, as ``step()`` does.
-    :return: Whether the step was taken.
-    """
-    if not _can_fuse(optimizer):
-        return False
-    if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:  # type: ignore[attr-defined]
-        return False
-    from torch.optim import optimizer as optimizer_module
 
-    if optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks:
-        return False
+_ADAM_CALLS: weakref.WeakKeyDictionary[th.optim.Optimizer, _AdamCalls] = weakref.WeakKeyDictionary()
+
+
+def _group_flags(optimizer: th.optim.Optimizer) -> tuple[tuple[bool, bool, bool], ...]:
+    return tuple(
+        (bool(g["amsgrad"]), bool(g.get("capturable", False)), bool(g.get("differentiable", False)))
+        for g in optimizer.param_groups
+    )
+
+
+def _gather_adam_calls(optimizer: th.optim.Optimizer) -> Optional[_AdamCalls]:
     calls = []
     for group in optimizer.param_groups:
         params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
@@ -230,9 +250,9 @@ def fused_adam_step(optimizer: th.optim.Optimizer) -> bool:
                 continue
             state = optimizer.state.get(p)
             if not state or not th.is_tensor(state.get("step")) or "exp_avg" not in state:
-                return False
+                return None
             if group["amsgrad"] and "max_exp_avg_sq" not in state:
-                return False
+                return None
             params.append(p)
             grads.append(p.grad)
             exp_avgs.append(state["exp_avg"])
@@ -242,7 +262,61 @@ def fused_adam_step(optimizer: th.optim.Optimizer) -> bool:
             steps.append(state["step"])
         if params:
             calls.append((group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps))
-    for group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps in calls:
+    return _AdamCalls(
+        optimizer.state,
+        optimizer.param_groups,
+        [p.grad for g in optimizer.param_groups for p in g["params"]],  # type: ignore[misc]
+        _group_flags(optimizer),
+        calls,
+    )
+
+
+def _adam_calls_valid(optimizer: th.optim.Optimizer, cached: _AdamCalls) -> bool:
+    """The gathered tensors are still the optimizer's: same state and group containers, same .grad tensors."""
+    if cached.state is not optimizer.state or cached.param_groups is not optimizer.param_groups:
+        return False
+    if cached.flags != _group_flags(optimizer):
+        return False
+    grads = cached.grads
+    i = 0
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if i >= len(grads) or p.grad is not grads[i]:
+                return False
+            i += 1
+    return i == len(grads)
+
+
+def fused_adam_step(optimizer: th.optim.Optimizer) -> bool:
+    """
+    One ``Adam``/``AdamW`` step with the fused kernel called directly: the same two calls ``optimizer.step()`` makes
+    with ``fused=True`` (``_foreach_add_`` on the step counters, then ``_fused_adam_``/``_fused_adamw_`` with the
+    param group's hyperparameters), so the result is the same bit for bit, without ``Optimizer.step``'s Python
+    overhead (~0.3 ms per call here, as much as the kernel itself for a [400, 300] MLP). The kernel arguments are
+    gathered once per optimizer and re-gathered when its state, param groups or any ``.grad`` tensor changes.
+
+    Nothing is done (and False returned) when the optimizer is not one :func:`fused_adam` would fuse, has step
+    hooks, or has not taken its first step yet (its state is created by ``optimizer.step()``); the caller then calls
+    ``optimizer.step()``.
+
+    :param optimizer: The optimizer; parameters without ``.grad`` are skipped, as ``step()`` does.
+    :return: Whether the step was taken.
+    """
+    if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:  # type: ignore[attr-defined]
+        return False
+    from torch.optim import optimizer as optimizer_module
+
+    if optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks:
+        return False
+    cached = _ADAM_CALLS.get(optimizer)
+    if cached is None or not _adam_calls_valid(optimizer, cached):
+        if not _can_fuse(optimizer):
+            return False
+        cached = _gather_adam_calls(optimizer)
+        if cached is None:
+            return False
+        _ADAM_CALLS[optimizer] = cached
+    for group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps in cached.calls:
         beta1, beta2 = group["betas"]
         decoupled = group.get("decoupled_weight_decay", type(optimizer) is th.optim.AdamW)
         kernel = th._fused_adamw_ if decoupled else th._fused_adam_
@@ -321,6 +395,7 @@ class ManualMLP:
         if layers is None:
             raise ValueError(f"net: not a (Linear [LayerNorm] ReLU)* Linear [Tanh] sequence: {net}")
         self.hidden, self.output, self.squash = layers
+        self._cache_layers()
 
     @staticmethod
     def parse(net: Any) -> Optional[tuple[list[tuple[nn.Linear, Optional[nn.LayerNorm]]], nn.Linear, bool]]:
@@ -362,11 +437,20 @@ class ManualMLP:
     def parameters(self) -> list[nn.Parameter]:
         """:return: The parameters the backward writes gradients for (weights, biases, LayerNorm gains/biases)."""
         params: list[nn.Parameter] = []
-        for lin, norm in self.hidden:
-            params += [lin.weight, lin.bias]  # type: ignore[list-item]
+        for weight, bias, norm in self._layers:
+            params += [weight, bias]
             if norm is not None:
-                params += [norm.weight, norm.bias]
-        return [*params, self.output.weight, self.output.bias]  # type: ignore[list-item]
+                params += [norm[0], norm[1]]
+        return params
+
+    def _cache_layers(self) -> None:
+        # Plain references to the parameters (nn.Module.__getattr__ costs ~1 us per access, ~70 per update):
+        # (weight, bias, (gain, bias, normalized_shape, eps) or None) per layer, output layer last.
+        self._layers: list[tuple[nn.Parameter, nn.Parameter, Optional[tuple[nn.Parameter, nn.Parameter, Any, float]]]] = []
+        for lin, norm in self.hidden:
+            ln = None if norm is None else (norm.weight, norm.bias, norm.normalized_shape, norm.eps)
+            self._layers.append((lin.weight, lin.bias, ln))  # type: ignore[arg-type]
+        self._layers.append((self.output.weight, self.output.bias, None))  # type: ignore[arg-type]
 
     def forward(self, x: th.Tensor) -> tuple[th.Tensor, list[Any]]:
         """
@@ -375,35 +459,27 @@ class ManualMLP:
         """
         saved: list[Any] = [x]
         h = x
-        for lin, norm in self.hidden:
-            z = th.addmm(lin.bias, h, lin.weight.t())
+        for weight, bias, norm in self._layers[:-1]:
+            z = th.addmm(bias, h, weight.t())
             if norm is not None:
                 z_in = z
-                z, mean, rstd = th.native_layer_norm(z_in, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+                z, mean, rstd = th.native_layer_norm(z_in, norm[2], norm[0], norm[1], norm[3])
                 saved.append((z_in, mean, rstd))
             h = z.relu_()
             saved.append(h)
-        out = th.addmm(self.output.bias, h, self.output.weight.t())
+        weight, bias, _ = self._layers[-1]
+        out = th.addmm(bias, h, weight.t())
         if self.squash:
             out = out.tanh_()
         saved.append(out)
         return out, saved
 
     @staticmethod
-    def _write_grad(param: nn.Parameter, value: th.Tensor) -> None:
+    def _grad_buffer(param: nn.Parameter) -> th.Tensor:
         grad = param.grad
         if grad is None or grad.shape != param.shape:
-            param.grad = value.reshape(param.shape).clone()
-        else:
-            grad.copy_(value.reshape(param.shape))
-
-    @staticmethod
-    def _linear_grads(lin: nn.Linear, g: th.Tensor, inp: th.Tensor) -> None:
-        for param in (lin.weight, lin.bias):
-            if param.grad is None or param.grad.shape != param.shape:
-                param.grad = th.empty_like(param)
-        th.mm(g.t(), inp, out=lin.weight.grad)
-        th.sum(g, 0, out=lin.bias.grad)
+            grad = param.grad = th.empty_like(param)
+        return grad
 
     def backward(
         self, grad_out: th.Tensor, saved: list[Any], weight_grads: bool = True, input_columns: Optional[slice] = None
@@ -420,34 +496,37 @@ class ManualMLP:
         """
         g = grad_out
         if self.squash:
-            g = th.ops.aten.tanh_backward(g, saved[-1])
+            g = _tanh_backward(g, saved[-1])
         pos = len(saved) - 2  # saved = [x, (ln)?, h, (ln)?, h, ..., out]
-        layers: list[nn.Linear] = [lin for lin, _ in self.hidden] + [self.output]
-        norms: list[Optional[nn.LayerNorm]] = [norm for _, norm in self.hidden] + [None]
+        layers = self._layers
         for k in range(len(layers) - 1, -1, -1):
-            lin = layers[k]
+            weight, bias, _ = layers[k]
             inp = saved[pos]
             if weight_grads:
-                self._linear_grads(lin, g, inp)
+                th.mm(g.t(), inp, out=self._grad_buffer(weight))
+                th.sum(g, 0, out=self._grad_buffer(bias))
             if k == 0:
-                if input_columns is None:
-                    return None
-                return th.mm(g, lin.weight[:, input_columns])
-            g = g.mm(lin.weight)
+                return None if input_columns is None else th.mm(g, weight[:, input_columns])
+            g = g.mm(weight)
             # inp is the ReLU output of hidden layer k - 1: ReLU backward, then LayerNorm backward if any
-            g = th.ops.aten.threshold_backward(g, inp, 0)
+            g = _threshold_backward(g, inp, 0)
             pos -= 1
-            norm = norms[k - 1]
+            norm = layers[k - 1][2]
             if norm is not None:
                 z_in, mean, rstd = saved[pos]
-                g, g_gain, g_bias = th.ops.aten.native_layer_norm_backward(
-                    g, z_in, norm.normalized_shape, mean, rstd, norm.weight, norm.bias, [True, weight_grads, weight_grads]
+                g, g_gain, g_bias = _layer_norm_backward(
+                    g, z_in, norm[2], mean, rstd, norm[0], norm[1], [True, weight_grads, weight_grads]
                 )
                 if weight_grads:
-                    self._write_grad(norm.weight, g_gain)
-                    self._write_grad(norm.bias, g_bias)
+                    self._grad_buffer(norm[0]).copy_(g_gain)
+                    self._grad_buffer(norm[1]).copy_(g_bias)
                 pos -= 1
         return None  # pragma: no cover (the loop returns at k == 0)
+
+
+_tanh_backward = th.ops.aten.tanh_backward.default
+_threshold_backward = th.ops.aten.threshold_backward.default
+_layer_norm_backward = th.ops.aten.native_layer_norm_backward.default
 
 
 class ManualNetworks(NamedTuple):

@@ -3,6 +3,7 @@ exact building blocks, fallbacks, and vanilla-SB3 loading of our saved models.""
 
 from __future__ import annotations
 
+import copy
 import sys
 
 import numpy as np
@@ -22,6 +23,7 @@ from sb3_ddpg_ext.fast import (
     frozen,
     fused_adam,
     fused_adam_step,
+    lerp_polyak,
     manual_networks,
     own_parameters,
     supports_fast_sampling,
@@ -381,3 +383,53 @@ def test_fused_adam_step_declines_hooks_and_other_optimizers():
     assert all(th.equal(p, q) for p, q in zip(before, net.parameters())), "declining leaves the parameters alone"
     handle.remove()
     assert fused_adam_step(adam)
+
+
+def test_fused_adam_step_follows_a_loaded_optimizer_state():
+    """The gathered kernel arguments are re-gathered when the optimizer's state is replaced (load_state_dict, as in
+    model.load / set_parameters): the direct step keeps matching optimizer.step(). The .grad tensors are kept
+    (zero_grad(set_to_none=False)), so only the state check can trigger the re-gathering."""
+    th.manual_seed(0)
+    nets = [nn.Linear(4, 2) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [th.optim.Adam(net.parameters(), lr=1e-2, fused=True) for net in nets]
+    x = th.randn(8, 4)
+
+    def step(i: int, direct: bool) -> None:
+        opts[i].zero_grad(set_to_none=False)
+        nets[i](x).square().mean().backward()
+        if not (direct and fused_adam_step(opts[i])):
+            opts[i].step()
+
+    for _ in range(3):
+        step(0, False)
+        step(1, True)
+    snapshot = ({k: v.clone() for k, v in nets[0].state_dict().items()}, copy.deepcopy(opts[0].state_dict()))
+    for _ in range(2):
+        step(0, False)
+        step(1, True)
+    for i in range(2):  # rewind both to the snapshot
+        nets[i].load_state_dict(snapshot[0])
+        opts[i].load_state_dict(copy.deepcopy(snapshot[1]))
+    for _ in range(3):
+        step(0, False)
+        step(1, True)
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+        assert th.equal(p, q)
+    assert opts[1].state[nets[1].weight]["step"].item() == 6  # 3 + 2, rewound to 3, + 3
+
+
+def test_lerp_polyak_equals_sb3_polyak_to_rounding():
+    gen = th.Generator().manual_seed(0)
+    params = [th.randn(30, 20, generator=gen), th.randn(7, generator=gen)]
+    targets = [th.randn(30, 20, generator=gen), th.randn(7, generator=gen)]
+    initial = [t.clone() for t in targets]
+    expected = [t.clone() for t in targets]
+    polyak_update(params, expected, 0.005)
+    lerp_polyak(params, targets, 0.005)
+    for got, want, before in zip(targets, expected, initial):
+        # a few float32 roundings apart: |x| <= ~5, eps32 * 5 ~ 6e-7; the update itself moves them by ~tau = 5e-3
+        assert th.allclose(got, want, rtol=0, atol=2e-6)
+        assert (got - before).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="lengths differ"):
+        lerp_polyak(params, targets[:1], 0.005)
