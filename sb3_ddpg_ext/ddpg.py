@@ -13,7 +13,7 @@ A drop-in subclass of :class:`stable_baselines3.DDPG`: same constructor argument
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Optional, TypeVar, Union
+from typing import Any, Callable, ClassVar, Optional, TypeVar, Union
 
 import numpy as np
 import torch as th
@@ -35,6 +35,7 @@ from sb3_ddpg_ext.fast import (
     frozen,
     fused_adam,
     fused_adam_step,
+    hooked_module,
     lerp_polyak,
     manual_networks,
     own_parameters,
@@ -289,17 +290,27 @@ class DDPG(SB3DDPG):
         self._sampler: Optional[TorchReplaySampler] = None
         self._manual_key: Optional[tuple[int, ...]] = None
         self._manual: Union[ManualNetworks, str] = "not set up"
+        self._manual_fallback: Optional[str] = None
 
     def _manual_update_networks(self) -> Optional[ManualNetworks]:
         """
         The networks of the hand-written update (``update_mode="fast"``), or None when it does not cover this model
-        (then :attr:`fast_path_fallback` says why and the autograd update runs).
+        (then :attr:`fast_path_fallback` says why and the autograd update runs). The layout check is redone when the
+        policy or an optimizer object changes; the hook check at every call (~30 us), as hooks can come any time.
         """
         key = (id(self.policy), id(self.actor.optimizer), id(self.critic.optimizer))
         if key != self._manual_key:
             self._manual_key = key
             self._manual = manual_networks(self.policy)
-        return self._manual if isinstance(self._manual, ManualNetworks) else None
+        if not isinstance(self._manual, ManualNetworks):
+            self._manual_fallback = self._manual
+            return None
+        hooked = hooked_module(self.policy)
+        if hooked is not None:
+            self._manual_fallback = f"module {hooked} has forward/backward hooks (the hand-written update would skip them)"
+            return None
+        self._manual_fallback = None
+        return self._manual
 
     @property
     def fast_path_fallback(self) -> Optional[str]:
@@ -310,7 +321,7 @@ class DDPG(SB3DDPG):
         if self.update_mode != "fast":
             return None
         self._manual_update_networks()
-        return None if isinstance(self._manual, ManualNetworks) else self._manual
+        return self._manual_fallback
 
     def _excluded_save_params(self) -> list[str]:
         return [
@@ -326,6 +337,7 @@ class DDPG(SB3DDPG):
             "_last_target_noise",
             "_manual",
             "_manual_key",
+            "_manual_fallback",
             "_all_params",
             "_all_target_params",
         ]
@@ -343,14 +355,19 @@ class DDPG(SB3DDPG):
         return super()._sample_action(learning_starts, action_noise, n_envs)
 
     # ------------------------------------------------------------------ target actions
-    def _target_actions(self, next_observations: Any) -> th.Tensor:
+    def _target_actions(
+        self, next_observations: Any, target_actor: Optional[Callable[[th.Tensor], th.Tensor]] = None
+    ) -> th.Tensor:
         """
         The target actions ``a'`` of the TD target, with the configured target-policy noise (called under
         ``th.no_grad()`` inside :meth:`train`). Tests wrap this method to inspect the noise actually applied.
 
         :param next_observations: Batch of next observations ``s'``.
+        :param target_actor: Computes ``mu'(s')`` in place of ``self.actor_target`` (the fast path passes the
+            hand-written forward of the same network); not used by parameter-space target noise.
         :return: ``a'``, shape ``(batch, action_dim)``, in the scaled [-1, 1] action space.
         """
+        actor_target: Callable[[Any], th.Tensor] = self.actor_target if target_actor is None else target_actor
         batch = next(iter(next_observations.values())) if isinstance(next_observations, dict) else next_observations
         n_rows = batch.shape[0]
         action_dim = int(np.prod(self.action_space.shape))  # type: ignore[arg-type]
@@ -361,14 +378,14 @@ class DDPG(SB3DDPG):
                 # RNG stream stays identical to SB3's (the values are discarded).
                 th.empty((n_rows, action_dim), device=self.device).normal_()
             self._last_target_noise = None
-            return self.actor_target(next_observations).clamp(-1, 1)
+            return actor_target(next_observations).clamp(-1, 1)
 
         if self.target_noise_space == "action":
             shape = (n_rows, action_dim) if self.target_noise_sampling == "per_sample" else (1, action_dim)
             noise = _clipped_normal_(th.empty(shape, device=self.device), sigma, clip)
             if self._record_target_noise:
                 self._last_target_noise = noise
-            return (self.actor_target(next_observations) + noise).clamp(-1, 1)
+            return (actor_target(next_observations) + noise).clamp(-1, 1)
 
         params: dict[str, th.Tensor] = dict(self.actor_target.named_parameters())
         if self.target_noise_sampling == "per_batch":
@@ -504,14 +521,21 @@ class DDPG(SB3DDPG):
         One gradient step (critic, then, every ``policy_delay`` updates, actor and targets) with the hand-written
         backward of :class:`~sb3_ddpg_ext.fast.ManualMLP`: the same algorithm and kernels as the autograd update, but
         no graph, no critic weight gradients in the actor step and only the action columns of the critic's input
-        gradient. The TD target (with any target-policy noise) is computed by the target modules as usual.
+        gradient. The TD target uses the hand-written forward of the target networks (parameter-space target noise:
+        the target actor module, through ``torch.func``).
         """
-        next_actions = self._target_actions(replay_data.next_observations)
-        next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
-        next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+        # features of a FlattenExtractor on a float Box: the flattened observation as float32
+        next_obs = replay_data.next_observations.reshape(replay_data.next_observations.shape[0], -1).float()
+        if self._target_noise_active() and self.target_noise_space == "parameter":
+            next_actions = self._target_actions(replay_data.next_observations)
+        else:
+            next_actions = self._target_actions(next_obs, target_actor=nets.actor_target.forward_only)
+        target_input = th.cat([next_obs, next_actions], dim=1)
+        next_q_values = nets.critic_targets[0].forward_only(target_input)
+        for critic_target in nets.critic_targets[1:]:
+            next_q_values = th.minimum(next_q_values, critic_target.forward_only(target_input))
         target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
 
-        # features of a FlattenExtractor on a float Box: the flattened observation as float32
         obs = replay_data.observations.reshape(replay_data.observations.shape[0], -1).float()
         critic_input = th.cat([obs, replay_data.actions], dim=1)
         critic_loss = 0.0

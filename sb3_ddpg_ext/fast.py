@@ -34,6 +34,7 @@ __all__ = [
     "frozen",
     "fused_adam",
     "fused_adam_step",
+    "hooked_module",
     "lerp_polyak",
     "manual_networks",
     "own_parameters",
@@ -474,6 +475,23 @@ class ManualMLP:
         saved.append(out)
         return out, saved
 
+    def forward_only(self, x: th.Tensor) -> th.Tensor:
+        """
+        Forward pass only (nothing kept for a backward), e.g. for the target networks.
+
+        :param x: Input, shape ``(batch, in_features)``.
+        :return: The output.
+        """
+        h = x
+        for weight, bias, norm in self._layers[:-1]:
+            h = th.addmm(bias, h, weight.t())
+            if norm is not None:
+                h = th.native_layer_norm(h, norm[2], norm[0], norm[1], norm[3])[0]
+            h = h.relu_()
+        weight, bias, _ = self._layers[-1]
+        out = th.addmm(bias, h, weight.t())
+        return out.tanh_() if self.squash else out
+
     @staticmethod
     def _grad_buffer(param: nn.Parameter) -> th.Tensor:
         grad = param.grad
@@ -530,11 +548,40 @@ _layer_norm_backward = th.ops.aten.native_layer_norm_backward.default
 
 
 class ManualNetworks(NamedTuple):
-    """The actor and critic networks of a TD3 policy, as :class:`ManualMLP`."""
+    """The actor, critic and target networks of a TD3 policy, as :class:`ManualMLP`."""
 
     actor: ManualMLP
     critics: list[ManualMLP]
+    actor_target: ManualMLP
+    critic_targets: list[ManualMLP]
     obs_dim: int
+
+
+def hooked_module(policy: nn.Module) -> Optional[str]:
+    """
+    :param policy: A module.
+    :return: The name of the first module in ``policy`` with forward/backward hooks (which the hand-written update
+        would skip), ``"(global module hooks)"`` if global module hooks are registered, or None.
+    """
+    from torch.nn.modules import module as module_module
+
+    global_hooks = (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    )
+    if any(getattr(module_module, name, None) for name in global_hooks):
+        return "(global module hooks)"
+    for name, module in policy.named_modules():
+        if (
+            module._forward_hooks
+            or module._forward_pre_hooks
+            or module._backward_hooks
+            or getattr(module, "_backward_pre_hooks", None)
+        ):
+            return name or type(module).__name__
+    return None
 
 
 def manual_networks(policy: Any) -> Union[ManualNetworks, str]:
@@ -543,8 +590,8 @@ def manual_networks(policy: Any) -> Union[ManualNetworks, str]:
 
     Covered: an SB3 ``TD3Policy`` (``MlpPolicy`` or our ``LnMlpPolicy`` without ``critic_late_action``) with a
     ``FlattenExtractor`` on a float ``Box`` observation space (the features are then the flattened observation),
-    ReLU MLPs with or without LayerNorm, any number of critics, float32 parameters, and optimizers that hold exactly
-    the actor's / the critic's parameters.
+    ReLU MLPs with or without LayerNorm, any number of critics, float32 parameters, optimizers that hold exactly
+    the actor's / the critic's parameters, and no forward/backward hooks on the policy's modules.
 
     :param policy: The policy (``model.policy``).
     :return: The networks, or a message naming what is not covered.
@@ -559,18 +606,28 @@ def manual_networks(policy: Any) -> Union[ManualNetworks, str]:
     if not isinstance(obs_space, spaces.Box) or not np.issubdtype(obs_space.dtype, np.floating):
         return f"observation space {obs_space} is not a float Box"
     actor, critic = policy.actor, policy.critic
-    for name, net in (("actor", actor), ("critic", critic)):
+    actor_target, critic_target = policy.actor_target, policy.critic_target
+    for name, net in (("actor", actor), ("critic", critic), ("actor_target", actor_target), ("critic_target", critic_target)):
         if type(net.features_extractor) is not FlattenExtractor:
             return f"{name} features extractor {type(net.features_extractor).__name__} is not a FlattenExtractor"
-    mu = getattr(actor, "mu", None)
-    actor_layout = ManualMLP.parse(mu)
-    if actor_layout is None or not actor_layout[2]:
-        return f"actor network is not (Linear [LayerNorm] ReLU)* Linear Tanh: {mu}"
-    q_nets = list(getattr(critic, "q_networks", []))
-    critic_layouts = [ManualMLP.parse(q) for q in q_nets]
-    if not q_nets or any(layout is None or layout[2] for layout in critic_layouts):
-        return "critic networks are not (Linear [LayerNorm] ReLU)* Linear"
-    nets = ManualNetworks(ManualMLP(cast(nn.Sequential, mu)), [ManualMLP(q) for q in q_nets], int(np.prod(obs_space.shape)))
+    actors = []
+    for name, net in (("actor", actor), ("actor_target", actor_target)):
+        mu = getattr(net, "mu", None)
+        layout = ManualMLP.parse(mu)
+        if layout is None or not layout[2]:
+            return f"{name} network is not (Linear [LayerNorm] ReLU)* Linear Tanh: {mu}"
+        actors.append(ManualMLP(cast(nn.Sequential, mu)))
+    critics = []
+    for name, net in (("critic", critic), ("critic_target", critic_target)):
+        q_nets = list(getattr(net, "q_networks", []))
+        layouts = [ManualMLP.parse(q) for q in q_nets]
+        if not q_nets or any(layout is None or layout[2] for layout in layouts):
+            return f"{name} networks are not (Linear [LayerNorm] ReLU)* Linear"
+        critics.append([ManualMLP(q) for q in q_nets])
+    hooked = hooked_module(policy)
+    if hooked is not None:
+        return f"module {hooked} has forward/backward hooks (the hand-written update would skip them)"
+    nets = ManualNetworks(actors[0], critics[0], actors[1], critics[1], int(np.prod(obs_space.shape)))
     for name, module, manual in (("actor", actor, [nets.actor]), ("critic", critic, nets.critics)):
         covered = [p for m in manual for p in m.parameters()]
         if {id(p) for p in covered} != {id(p) for p in module.parameters()} or len(covered) != len(set(map(id, covered))):

@@ -386,8 +386,11 @@ def test_loads_vanilla_sb3_model(tmp_path):
     [("action", "per_sample"), ("action", "per_batch"), ("parameter", "per_sample"), ("parameter", "per_batch")],
 )
 def test_learns_pendulum_every_mode(space, sampling):
-    """Random policy on Pendulum-v1: about -1200 +/- 300 per episode (SE of a 10-episode mean ~ 95). A mean return above
-    -800 after this small budget is > 4 SE above random; fully trained DDPG reaches ~ -150 (rl-zoo3 benchmark)."""
+    """Random policy on Pendulum-v1: about -1200 +/- 300 per episode (SE of a 10-episode mean ~ 95); fully trained
+    DDPG reaches ~ -150 (rl-zoo3 benchmark). 6000 steps: every mode has converged (measured -125 to -130, episode std
+    ~76, so SE ~ 24, in both update modes). At 3000 steps the policy is still mid-transition and the return swings
+    from -450 to -1080 with float rounding alone, so that budget cannot tell learning from chance. A mean above -400
+    is > 8 SE above random and > 10 SE below the measured value."""
     th.manual_seed(0)
     sigma = 0.2 if space == "action" else 0.05
     model = DDPG(
@@ -405,9 +408,9 @@ def test_learns_pendulum_every_mode(space, sampling):
         target_noise_space=space,
         target_noise_sampling=sampling,
     )
-    model.learn(3000)
+    model.learn(6000)
     mean_return, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=10)
-    assert mean_return > -800, mean_return
+    assert mean_return > -400, mean_return
 
 
 @pytest.mark.parametrize(

@@ -433,3 +433,19 @@ def test_lerp_polyak_equals_sb3_polyak_to_rounding():
         assert (got - before).abs().max() > 1e-3
     with pytest.raises(ValueError, match="lengths differ"):
         lerp_polyak(params, targets[:1], 0.005)
+
+
+def test_fast_path_honours_module_hooks():
+    """A forward hook on a policy module (e.g. activation logging) would be skipped by the hand-written update: fast
+    mode then runs the autograd update, so the hook sees every forward, and returns to the hand-written one after."""
+    model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=16, seed=0, policy_kwargs={"net_arch": [8]})
+    model.learn(60)
+    calls = []
+    handle = model.critic_target.register_forward_hook(lambda module, args, out: calls.append(1))
+    assert model.fast_path_fallback is not None and "critic_target" in model.fast_path_fallback
+    model.train(3, batch_size=16)
+    assert len(calls) == 3, "the target critic module ran once per update"
+    handle.remove()
+    assert model.fast_path_fallback is None
+    model.train(3, batch_size=16)
+    assert len(calls) == 3
