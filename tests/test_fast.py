@@ -449,3 +449,23 @@ def test_fast_path_honours_module_hooks():
     assert model.fast_path_fallback is None
     model.train(3, batch_size=16)
     assert len(calls) == 3
+
+
+def test_lean_acting_matches_sb3_acting():
+    """Fast mode's lean acting stores the same (scaled) actions as SB3's predict-based acting: identical during the
+    random warm-up, then equal up to float32 rounding (the parameters themselves stay within FAST_TOL, and the
+    actor is 1-Lipschitz-ish in them at this scale), with the same action-noise draws."""
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    buffers = []
+    for mode in ("exact", "fast"):
+        noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
+        model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=16, seed=3, action_noise=noise,
+                     policy_kwargs={"net_arch": [16, 16]}, update_mode=mode)  # fmt: skip
+        model.learn(120)
+        buffers.append(model.replay_buffer.actions[: model.replay_buffer.pos].copy())
+    exact, fast = buffers
+    assert exact.shape == fast.shape == (120, 1, 1)
+    np.testing.assert_array_equal(exact[:50], fast[:50])
+    np.testing.assert_allclose(fast[50:], exact[50:], rtol=0, atol=1e-4)
+    assert np.abs(fast[50:]).max() <= 1.0 and np.std(fast[50:]) > 0.05, "real, noisy, in-range actions"
