@@ -8,8 +8,9 @@ the final evaluation and the final parameter-noise sigma.
 Example::
 
     python benchmarks/param_noise_check.py --env Pendulum-v1 --n-timesteps 10000 --seed 0 --out /tmp/pn/pendulum_0.json
-    python benchmarks/param_noise_check.py --env MountainCarContinuous-v0 --n-timesteps 50000 --seed 0 \\
-        --out /tmp/pn/mcc_0.json
+    python benchmarks/param_noise_check.py --env MountainCarContinuous-v0 --n-timesteps 30000 --seed 0 \\
+        --normalize-obs --n-evals 6 --n-eval-episodes 3 --out /tmp/pn/mcc_0.json
+    python benchmarks/param_noise_check.py --summarize /tmp/pn/*.json
 """
 
 from __future__ import annotations
@@ -176,10 +177,51 @@ def run_check(
     }
 
 
+#: A MountainCarContinuous-v0 episode that reaches the goal returns 100 minus the action cost (~90-95 when solved);
+#: one that does not returns <= 0.
+SOLVED_RETURN = {"MountainCarContinuous-v0": 50.0}
+
+
+def summarize(summaries: list[dict[str, Any]]) -> str:
+    """
+    A plain-text table of result files: one row per run (setting, seed, final evaluation, evaluation curve, first
+    training episode above the solved threshold, final sigma), then per setting the number of solved seeds.
+
+    :param summaries: Dicts as written by :func:`main` (``--out``).
+    :return: The table.
+    """
+    rows: list[str] = []
+    groups: dict[str, list[bool]] = {}
+    for d in sorted(summaries, key=lambda d: (d["env_id"], d["n_timesteps"], d.get("param_noise") is None, d["seed"])):
+        pn = d.get("param_noise")
+        setting = (
+            f"{d['env_id']} {d['n_timesteps'] // 1000}k "
+            + ("no-param-noise" if pn is None else f"sigma0={pn['initial_stddev']} delta={pn['desired_action_stddev']}")
+            + (" normalize-obs" if d.get("normalize_obs") else "")
+            + (f" action-noise={d['action_noise_std']}" if d.get("action_noise_std") else "")
+        )
+        threshold = SOLVED_RETURN.get(d["env_id"])
+        first = next((i for i, r in enumerate(d["train_episode_returns"]) if threshold is not None and r > threshold), None)
+        solved = threshold is not None and d["final_eval_mean"] > threshold
+        groups.setdefault(setting, []).append(solved)
+        curve = " ".join(f"{r:.0f}" for r in d["eval_mean_returns"])
+        sigma = "-" if pn is None else f"{pn['final_stddev']:.3f}"
+        rows.append(
+            f"{setting:60s} seed {d['seed']:2d}: final {d['final_eval_mean']:7.1f} +/- {d['final_eval_std']:5.1f}"
+            f"  evals [{curve}]  first episode > threshold: {first}  sigma {sigma}"
+        )
+    if any(env in SOLVED_RETURN for env in {d["env_id"] for d in summaries}):
+        rows.append("")
+        for setting, solved in groups.items():
+            rows.append(f"{setting}: {sum(solved)} of {len(solved)} seeds solved (final evaluation mean > threshold)")
+    return "\n".join(rows)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, choices=sorted(TASK_SETTINGS))
-    parser.add_argument("--n-timesteps", type=int, required=True)
+    parser.add_argument("--summarize", type=Path, nargs="+", help="print the table of these result files and exit")
+    parser.add_argument("--env", choices=sorted(TASK_SETTINGS))
+    parser.add_argument("--n-timesteps", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--net-arch", type=int, nargs="+", default=[64, 64])
     parser.add_argument("--initial-stddev", type=float, default=0.2)
@@ -191,9 +233,15 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--n-evals", type=int, default=10)
     parser.add_argument("--n-eval-episodes", type=int, default=5, help="episodes per evaluation during training")
     parser.add_argument("--final-eval-episodes", type=int, default=10)
-    parser.add_argument("--out", type=Path, required=True, help="JSON output file")
+    parser.add_argument("--out", type=Path, help="JSON output file")
     parser.add_argument("--tensorboard-log", default=None)
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(summarize([json.loads(path.read_text()) for path in args.summarize]))
+        return
+    for name in ("env", "n_timesteps", "out"):
+        if getattr(args, name) is None:
+            parser.error(f"--{name.replace('_', '-')} is required (unless --summarize)")
     summary = run_check(
         args.env,
         args.n_timesteps,
