@@ -293,6 +293,7 @@ class DDPG(SB3DDPG):
         self._manual_key: Optional[tuple[int, ...]] = None
         self._manual: Union[ManualNetworks, str] = "not set up"
         self._manual_fallback: Optional[str] = None
+        self._policy_modules: list[tuple[str, nn.Module]] = []
 
     def _manual_update_networks(self) -> Optional[ManualNetworks]:
         """
@@ -304,10 +305,11 @@ class DDPG(SB3DDPG):
         if key != self._manual_key:
             self._manual_key = key
             self._manual = manual_networks(self.policy)
+            self._policy_modules = list(self.policy.named_modules())
         if not isinstance(self._manual, ManualNetworks):
             self._manual_fallback = self._manual
             return None
-        hooked = hooked_module(self.policy)
+        hooked = hooked_module(self.policy, self._policy_modules)
         if hooked is not None:
             self._manual_fallback = f"module {hooked} has forward/backward hooks (the hand-written update would skip them)"
             return None
@@ -340,6 +342,7 @@ class DDPG(SB3DDPG):
             "_manual",
             "_manual_key",
             "_manual_fallback",
+            "_policy_modules",
             "_all_params",
             "_all_target_params",
         ]

@@ -557,23 +557,26 @@ class ManualNetworks(NamedTuple):
     obs_dim: int
 
 
-def hooked_module(policy: nn.Module) -> Optional[str]:
+_GLOBAL_MODULE_HOOKS = (
+    "_global_forward_hooks",
+    "_global_forward_pre_hooks",
+    "_global_backward_hooks",
+    "_global_backward_pre_hooks",
+)
+
+
+def hooked_module(policy: nn.Module, modules: Optional[Sequence[tuple[str, nn.Module]]] = None) -> Optional[str]:
     """
     :param policy: A module.
+    :param modules: ``list(policy.named_modules())``, if the caller keeps it (the walk is most of the cost).
     :return: The name of the first module in ``policy`` with forward/backward hooks (which the hand-written update
         would skip), ``"(global module hooks)"`` if global module hooks are registered, or None.
     """
     from torch.nn.modules import module as module_module
 
-    global_hooks = (
-        "_global_forward_hooks",
-        "_global_forward_pre_hooks",
-        "_global_backward_hooks",
-        "_global_backward_pre_hooks",
-    )
-    if any(getattr(module_module, name, None) for name in global_hooks):
+    if any(getattr(module_module, name, None) for name in _GLOBAL_MODULE_HOOKS):
         return "(global module hooks)"
-    for name, module in policy.named_modules():
+    for name, module in policy.named_modules() if modules is None else modules:
         if (
             module._forward_hooks
             or module._forward_pre_hooks
