@@ -18,7 +18,8 @@ Measured, per thread count:
   one critic) in a loop on preallocated tensors, i.e. what the update would cost with zero overhead;
 - ``cpu_ms_per_update`` / ``env_steps_per_cpu_s``: the same with process CPU time (all threads) instead of wall time,
   less sensitive to other processes on a shared machine;
-- ratios: SB3 / ours for both quantities and ours / floor.
+- ratios: SB3 / ours for both quantities and ours / floor (ratios of the medians), and ``paired_ratios``: the
+  median over rounds of the same ratios within each round (more robust when the machine's speed drifts).
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ def profile_update(model: Any, updates: int, batch: int) -> dict[str, float]:
     return {"gemm_ms": gemm, "other_ms": total - gemm, "total_ms": total}
 
 
+def _paired(numerators: list[float], denominators: list[float]) -> float:
+    """Median over rounds of ``numerator / denominator`` of the same round."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(
@@ -195,6 +201,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # process CPU time (all threads): less sensitive to other processes' load than wall time
             "cpu_ms_per_update": {"median": cpu_upd, "rounds": upd_cpu},
             "env_steps_per_cpu_s": {"median": cpu_e2e, "rounds": e2e_cpu},
+            # paired: the median over rounds of the per-round ratio (rounds are interleaved, so this cancels load
+            # that drifts between rounds better than the ratio of medians)
+            "paired_ratios": {
+                "update_speedup_fast_vs_sb3": _paired(upd["sb3"], upd["fast"]),
+                "update_fast_over_gemm_floor": _paired(upd["fast"], floor),
+                "e2e_speedup_fast_vs_sb3": _paired(e2e["fast"], e2e["sb3"]),
+                "param_noise_e2e_overhead": _paired(e2e["fast"], e2e["fast_param_noise"]) - 1,
+                "layer_norm_update_overhead": _paired(upd["fast_ln"], upd["fast"]) - 1,
+            },
             "ratios": {
                 "update_speedup_exact_vs_sb3": med_upd["sb3"] / med_upd["exact"],
                 "update_speedup_fast_vs_sb3": med_upd["sb3"] / med_upd["fast"],
@@ -273,6 +288,13 @@ def main() -> None:
             f"CPU-time update fast/exact vs SB3: {r['cpu_update_speedup_fast_vs_sb3']:.2f}x / "
             f"{r['cpu_update_speedup_exact_vs_sb3']:.2f}x, CPU-time end-to-end fast vs SB3: "
             f"{r['cpu_e2e_speedup_fast_vs_sb3']:.2f}x"
+        )
+        pr = res["paired_ratios"]
+        print(
+            f"    paired (median of per-round ratios): update speed-up {pr['update_speedup_fast_vs_sb3']:.2f}x, "
+            f"fast/floor {pr['update_fast_over_gemm_floor']:.2f}, end-to-end {pr['e2e_speedup_fast_vs_sb3']:.2f}x, "
+            f"LayerNorm +{100 * pr['layer_norm_update_overhead']:.1f}%, "
+            f"parameter noise +{100 * pr['param_noise_e2e_overhead']:.1f}%"
         )
         med = res["ms_per_update"]["median"]
         e2e = res["env_steps_per_s"]["median"]
