@@ -141,6 +141,13 @@ class TorchReplaySampler:
         return ReplayBufferSamples(*data)
 
 
+def _paired_tensors(params: Sequence[th.Tensor], target_params: Sequence[th.Tensor]) -> bool:
+    """:return: Whether there is anything to update; raises if the two lists differ in length."""
+    if len(params) != len(target_params):
+        raise ValueError(f"params/target_params: lengths differ ({len(params)} vs {len(target_params)})")
+    return len(params) > 0
+
+
 def foreach_polyak(params: Sequence[th.Tensor], target_params: Sequence[th.Tensor], tau: float) -> None:
     """
     Polyak update ``target <- (1 - tau) * target + tau * param`` in place, with the same two operations per tensor
@@ -151,9 +158,7 @@ def foreach_polyak(params: Sequence[th.Tensor], target_params: Sequence[th.Tenso
     :param target_params: Target tensors (same length and shapes).
     :param tau: Soft update coefficient.
     """
-    if len(params) != len(target_params):
-        raise ValueError(f"params/target_params: lengths differ ({len(params)} vs {len(target_params)})")
-    if len(params) == 0:
+    if not _paired_tensors(params, target_params):
         return
     with th.no_grad():
         th._foreach_mul_(list(target_params), 1 - tau)
@@ -170,9 +175,7 @@ def lerp_polyak(params: Sequence[th.Tensor], target_params: Sequence[th.Tensor],
     :param target_params: Target tensors (same length and shapes).
     :param tau: Soft update coefficient.
     """
-    if len(params) != len(target_params):
-        raise ValueError(f"params/target_params: lengths differ ({len(params)} vs {len(target_params)})")
-    if len(params) == 0:
+    if not _paired_tensors(params, target_params):
         return
     with th.no_grad():
         th._foreach_lerp_(list(target_params), list(params), tau)
