@@ -480,20 +480,12 @@ class ManualMLP:
 
     def forward_only(self, x: th.Tensor) -> th.Tensor:
         """
-        Forward pass only (nothing kept for a backward), e.g. for the target networks.
+        Forward pass, output only (e.g. the target networks): :meth:`forward` without its saved tensors.
 
         :param x: Input, shape ``(batch, in_features)``.
         :return: The output.
         """
-        h = x
-        for weight, bias, norm in self._layers[:-1]:
-            h = th.addmm(bias, h, weight.t())
-            if norm is not None:
-                h = th.native_layer_norm(h, norm[2], norm[0], norm[1], norm[3])[0]
-            h = h.relu_()
-        weight, bias, _ = self._layers[-1]
-        out = th.addmm(bias, h, weight.t())
-        return out.tanh_() if self.squash else out
+        return self.forward(x)[0]
 
     @staticmethod
     def _grad_buffer(param: nn.Parameter) -> th.Tensor:
