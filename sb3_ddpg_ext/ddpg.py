@@ -70,6 +70,11 @@ def perturbable_parameter_names(module: nn.Module) -> list[str]:
     return [name for name, _ in module.named_parameters() if not is_layer_norm_param(module, name)]
 
 
+def _flat_features(observations: th.Tensor) -> th.Tensor:
+    """The features of a ``FlattenExtractor`` on a float ``Box``: the flattened observations as float32."""
+    return observations.reshape(observations.shape[0], -1).float()
+
+
 def _clipped_normal_(tensor: th.Tensor, std: float, clip: float) -> th.Tensor:
     tensor.normal_(0.0, std)
     if math.isfinite(clip):
@@ -292,28 +297,23 @@ class DDPG(SB3DDPG):
         self._sampler: Optional[TorchReplaySampler] = None
         self._manual_key: Optional[tuple[int, ...]] = None
         self._manual: Union[ManualNetworks, str] = "not set up"
-        self._manual_fallback: Optional[str] = None
         self._policy_modules: list[tuple[str, nn.Module]] = []
 
-    def _manual_update_networks(self) -> Optional[ManualNetworks]:
+    def _manual_update_networks(self) -> Union[ManualNetworks, str]:
         """
-        The networks of the hand-written update (``update_mode="fast"``), or None when it does not cover this model
-        (then :attr:`fast_path_fallback` says why and the autograd update runs). The layout check is redone when the
-        policy or an optimizer object changes; the hook check at every call (~30 us), as hooks can come any time.
+        The networks of the hand-written update (``update_mode="fast"``), or why it does not cover this model (then
+        the autograd update runs). The layout check is redone when the policy or an optimizer object changes; the
+        hook check at every call (~30 us), as hooks can come any time.
         """
         key = (id(self.policy), id(self.actor.optimizer), id(self.critic.optimizer))
         if key != self._manual_key:
             self._manual_key = key
             self._manual = manual_networks(self.policy)
             self._policy_modules = list(self.policy.named_modules())
-        if not isinstance(self._manual, ManualNetworks):
-            self._manual_fallback = self._manual
-            return None
-        hooked = hooked_module(self.policy, self._policy_modules)
-        if hooked is not None:
-            self._manual_fallback = f"module {hooked} has forward/backward hooks (the hand-written update would skip them)"
-            return None
-        self._manual_fallback = None
+        if isinstance(self._manual, ManualNetworks):
+            hooked = hooked_module(self.policy, self._policy_modules)
+            if hooked is not None:
+                return f"module {hooked} has forward/backward hooks (the hand-written update would skip them)"
         return self._manual
 
     @property
@@ -324,8 +324,8 @@ class DDPG(SB3DDPG):
         """
         if self.update_mode != "fast":
             return None
-        self._manual_update_networks()
-        return self._manual_fallback
+        networks = self._manual_update_networks()
+        return networks if isinstance(networks, str) else None
 
     def _excluded_save_params(self) -> list[str]:
         return [
@@ -341,7 +341,6 @@ class DDPG(SB3DDPG):
             "_last_target_noise",
             "_manual",
             "_manual_key",
-            "_manual_fallback",
             "_policy_modules",
             "_all_params",
             "_all_target_params",
@@ -459,7 +458,8 @@ class DDPG(SB3DDPG):
         if getattr(self, "_cache_policy", None) is not self.policy:
             self._setup_fast_cache()
         fast = self.update_mode == "fast"
-        manual = self._manual_update_networks() if fast else None
+        networks = self._manual_update_networks() if fast else None
+        manual = networks if isinstance(networks, ManualNetworks) else None
         if manual is None:
             # Switch to train mode (this affects batch norm / dropout). The hand-written update only covers layers
             # without a training mode (Linear, LayerNorm, ReLU, Tanh), so it skips this per-call module walk.
@@ -546,8 +546,7 @@ class DDPG(SB3DDPG):
         gradient. The TD target uses the hand-written forward of the target networks (parameter-space target noise:
         the target actor module, through ``torch.func``).
         """
-        # features of a FlattenExtractor on a float Box: the flattened observation as float32
-        next_obs = replay_data.next_observations.reshape(replay_data.next_observations.shape[0], -1).float()
+        next_obs = _flat_features(replay_data.next_observations)
         if self._target_noise_active() and self.target_noise_space == "parameter":
             next_actions = self._target_actions(replay_data.next_observations)
         else:
@@ -558,7 +557,7 @@ class DDPG(SB3DDPG):
             next_q_values = th.minimum(next_q_values, critic_target.forward_only(target_input))
         target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
 
-        obs = replay_data.observations.reshape(replay_data.observations.shape[0], -1).float()
+        obs = _flat_features(replay_data.observations)
         critic_input = th.cat([obs, replay_data.actions], dim=1)
         critic_loss = 0.0
         for critic_net in nets.critics:
