@@ -216,7 +216,7 @@ def run_backend(
     **options: Any,
 ) -> list[dict[str, Any]]:
     """Dispatch to :func:`run_local`, :func:`run_ray` or :func:`run_slurm` (``options``: backend-specific)."""
-    out = Path(out).resolve()
+    out = Path(os.path.abspath(out))  # not resolve(): see benchmarks.runner.command_path
     if backend == "local":
         local_jobs = jobs or default_jobs(max((s.threads for s in specs), default=1))
         return run_local(specs, out, local_jobs, on_result, redo_diverged)

@@ -183,7 +183,7 @@ def run_suite(
     """
     stream = sys.stderr if stream is None else stream
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    out = Path(out).resolve()
+    out = Path(os.path.abspath(out))  # not resolve(): a symlink inside the repository keeps repo-relative paths
     specs = expand_grid(suite)
     todo = [spec for spec in specs if not is_finished(spec.run_dir(out), redo_diverged)]
     parallel = jobs or default_jobs(suite.threads)

@@ -11,6 +11,11 @@ Run folder ``<out>/<suite>/<task>/<variant>/seed_<s>/``:
 - ``logs/``: the zoo log folder (``logs/<algo>/<task>_1/evaluations.npz`` ...);
 - ``diverged.json``: written by the divergence guard when the run diverged.
 
+Paths in the command, in ``hyperparams.yml`` (the divergence marker) and in ``run.json`` are relative to the
+repository root when the run folder lies inside it (compared lexically, so a ``results`` symlink inside the
+repository stays a repository path; the train subprocess runs with the repository root as working folder), so
+committed run folders hold no machine paths; a run folder outside the repository gets absolute paths.
+
 A run is ``done`` only if the subprocess exited with status 0 and ``evaluations.npz`` exists with a last evaluation
 at the end of the budget (``>= n_timesteps - eval_freq``: the zoo exits 0 after a SIGINT too); ``diverged`` if the
 divergence guard wrote its marker; ``failed`` otherwise. Resuming skips ``done`` (and ``diverged``) runs and redoes
@@ -43,6 +48,7 @@ __all__ = [
     "FINISHED_STATUSES",
     "STATUSES",
     "build_command",
+    "command_path",
     "decide_status",
     "evaluation_complete",
     "execute_run",
@@ -126,13 +132,26 @@ def _pid_alive(pid: Optional[int]) -> bool:
 
 
 def _pid_runs_in(pid: int, run_dir: Path) -> bool:
-    """Whether process ``pid`` is our train subprocess of ``run_dir`` (guards against pid reuse)."""
+    """
+    Whether process ``pid`` is our train subprocess of ``run_dir`` (guards against pid reuse).
+
+    Its command line holds ``-f <run folder>/logs`` as written by :func:`build_command` (relative to the repository
+    root when the run folder is inside it: then the process must also run in this repository root).
+    """
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read().decode(errors="replace")
+            args = f.read().decode(errors="replace").split("\0")
     except OSError:
         return False
-    return str(run_dir) in cmdline
+    logs = command_path(run_dir) / "logs"
+    if str(logs) not in args:
+        return False
+    if logs.is_absolute():
+        return True
+    try:
+        return os.path.realpath(f"/proc/{pid}/cwd") == os.path.realpath(REPO_ROOT)
+    except OSError:
+        return False
 
 
 def run_status(run_dir: Union[str, os.PathLike]) -> str:
@@ -194,34 +213,70 @@ def git_info() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- command
+def command_path(path: Union[str, os.PathLike]) -> Path:
+    """
+    ``path`` as written in commands and run files: relative to :data:`REPO_ROOT` if it lies inside, else absolute.
+
+    Compared lexically (:func:`os.path.abspath` and :func:`os.path.normpath`, no symlink resolution), so a path
+    through a symlink inside the repository (e.g. ``results`` pointing into another checkout) stays relative.
+
+    :param path: a path (relative paths are relative to the current folder)
+    :return: the repository-relative or absolute path
+    """
+    absolute = os.path.normpath(os.path.abspath(path))
+    root = os.path.normpath(str(REPO_ROOT))
+    if absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep):
+        return Path(os.path.relpath(absolute, root))
+    return Path(absolute)
+
+
 def _python_executable() -> str:
-    """``python`` if that is the running interpreter (portable command.txt), else the interpreter's path."""
-    which = shutil.which("python")
-    if which and os.path.realpath(which) == os.path.realpath(sys.executable):
-        return "python"
+    """
+    ``python`` (or ``python3``) if that name on ``PATH`` is the running interpreter, else the interpreter's path.
+
+    The same file, or a symlink to the same binary outside a virtual environment (a venv's ``bin/python`` links to the
+    base interpreter but is not the same environment).
+    """
+    executable = os.path.abspath(sys.executable)
+    for name in ("python", "python3"):
+        which = shutil.which(name)
+        if which is None:
+            continue
+        if os.path.abspath(which) == executable or (
+            os.path.realpath(which) == os.path.realpath(executable) and sys.prefix == sys.base_prefix
+        ):
+            return name
     return sys.executable
 
 
 def run_hyperparams(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """The run's zoo hyperparameters with the divergence guard appended to ``callback``."""
+    """
+    The run's zoo hyperparameters with the divergence guard appended to ``callback``.
+
+    :param spec: the run
+    :param run_dir: its folder; the guard's ``marker_path`` is ``<run_dir>/diverged.json`` as given by
+        :func:`command_path` (relative to the repository root, the subprocess' working folder, when inside it)
+    :return: the hyperparameters (a copy; ``spec`` is not modified)
+    """
     hyperparams = json.loads(json.dumps(spec.hyperparams))  # deep copy, plain types only
     callbacks = hyperparams.get("callback")
     callbacks = [] if callbacks is None else list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-    callbacks.append(
-        {DIVERGENCE_CALLBACK: {"check_freq": spec.divergence_check_freq, "marker_path": str(run_dir / "diverged.json")}}
-    )
+    marker = command_path(run_dir) / "diverged.json"
+    callbacks.append({DIVERGENCE_CALLBACK: {"check_freq": spec.divergence_check_freq, "marker_path": str(marker)}})
     hyperparams["callback"] = callbacks
     return hyperparams
 
 
 def build_command(spec: RunSpec, run_dir: Path) -> tuple[list[str], dict[str, str]]:
     """
-    The train command of a run and the environment variables it sets.
+    The train command of a run and the environment variables it sets; run it from the repository root.
 
     :param spec: the run
-    :param run_dir: its (absolute) folder
+    :param run_dir: its folder; paths in the command are as given by :func:`command_path` (relative to the
+        repository root when inside it)
     :return: ``(argv, env_vars)``
     """
+    run_dir = command_path(run_dir)
     argv = [
         _python_executable(),
         "-m",
@@ -460,7 +515,7 @@ def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool
     with open(run_dir / "stdout.txt", "wb") as out_f, open(run_dir / "stderr.txt", "wb") as err_f:
         try:
             proc = subprocess.Popen(
-                argv if argv[0] != "python" else [sys.executable, *argv[1:]],
+                argv,  # argv[0] as in command.txt (found on the same PATH): the zoo's own command.txt stays portable
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=out_f,

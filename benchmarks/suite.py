@@ -190,8 +190,14 @@ class RunSpec:
         }
 
     def run_dir(self, out: Union[str, os.PathLike]) -> Path:
-        """The run folder ``<out>/<suite>/<task>/<variant>/seed_<seed>`` (absolute)."""
-        return Path(out).resolve() / self.suite / self.task / self.variant / f"seed_{self.seed}"
+        """
+        The run folder ``<out>/<suite>/<task>/<variant>/seed_<seed>``, absolute.
+
+        Made absolute with :func:`os.path.abspath`, not :meth:`pathlib.Path.resolve`: symbolic links are kept, so a
+        ``results`` symlink inside the repository stays a path inside the repository (see
+        :func:`benchmarks.runner.command_path`).
+        """
+        return Path(os.path.abspath(out)) / self.suite / self.task / self.variant / f"seed_{self.seed}"
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -21,10 +21,13 @@ import numpy as np
 import pytest
 import yaml
 
+import benchmarks.runner as runner_module
 from benchmarks.__main__ import USAGE_ERROR, main
 from benchmarks.grid import MAX_EXIT_STATUS, exit_status, format_summary, run_suite, summarize
 from benchmarks.runner import (
+    _pid_runs_in,
     build_command,
+    command_path,
     decide_status,
     evaluation_complete,
     execute_run,
@@ -107,7 +110,7 @@ def test_grid_expansion(tmp_path):
     assert [r.seed for r in runs[:8]] == [3] * 8 and [r.seed for r in runs[8:16]] == [1] * 8
     by_key = {(r.task, r.variant, r.seed): r for r in runs}
     base = by_key[("Pendulum-v1", "baseline", 3)]
-    assert base.run_dir(tmp_path / "out") == (tmp_path / "out" / "grid" / "Pendulum-v1" / "baseline" / "seed_3").resolve()
+    assert base.run_dir(tmp_path / "out") == tmp_path / "out" / "grid" / "Pendulum-v1" / "baseline" / "seed_3"
     assert (base.algo, base.factor, base.n_timesteps, base.eval_freq) == ("ddpg", "baseline", 400, 100)
     assert base.gym_packages == ()
     # The suite's overrides change the baseline entry before the variant: a variant setting the same key wins.
@@ -510,3 +513,148 @@ def test_execute_run_marks_an_interrupted_run_failed(tmp_path):
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old
+
+
+# ------------------------------------------------------------------------------------- portable run folders
+FAKE_TRAIN = """
+import argparse, json, os, sys, time
+import numpy as np, yaml
+p = argparse.ArgumentParser()
+p.add_argument("--algo"); p.add_argument("--env"); p.add_argument("-f"); p.add_argument("-conf")
+p.add_argument("-n", type=int); p.add_argument("--eval-freq", type=int)
+a, _ = p.parse_known_args()
+# Every path of the command and of hyperparams.yml must work from the working folder (the repository root).
+hyperparams = yaml.safe_load(open(a.conf))[a.env]
+marker = [c for c in hyperparams["callback"] if "sb3_ddpg_ext.divergence.DivergenceGuardCallback" in c][0]
+marker = marker["sb3_ddpg_ext.divergence.DivergenceGuardCallback"]["marker_path"]
+if not os.path.isdir(os.path.dirname(marker)):
+    sys.exit("marker folder not found: " + marker)
+if os.environ.get("FAKE_TRAIN_LOG"):
+    with open(os.environ["FAKE_TRAIN_LOG"], "a") as f:
+        f.write(json.dumps({"pid": os.getpid(), "f": a.f, "cwd": os.getcwd()}) + "\\n")
+while os.environ.get("FAKE_TRAIN_WAIT") and not os.path.exists(os.environ["FAKE_TRAIN_WAIT"]):
+    time.sleep(0.05)
+base = os.path.join(a.f, a.algo)
+i = 1
+while os.path.exists(os.path.join(base, a.env + "_" + str(i))):
+    i += 1
+d = os.path.join(base, a.env + "_" + str(i))
+os.makedirs(os.path.join(d, a.env))
+with open(os.path.join(d, a.env, "args.yml"), "w") as f:
+    yaml.safe_dump({"conf_file": a.conf, "log_folder": a.f}, f)
+np.savez(os.path.join(d, "evaluations.npz"), timesteps=np.array([a.n]), results=np.zeros((1, 1)),
+         ep_lengths=np.ones((1, 1), dtype=int))
+"""
+
+
+@pytest.fixture
+def fake_repo(tmp_path, monkeypatch):
+    """A repository root holding the fake train module ``fake_train`` and ``results`` -> a folder outside it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "fake_train.py").write_text(FAKE_TRAIN)
+    (tmp_path / "elsewhere").mkdir()
+    (repo / "results").symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setattr(runner_module, "REPO_ROOT", repo)
+    return repo
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_command_path_is_repo_relative_inside_the_repo_only(fake_repo, tmp_path, monkeypatch):
+    inside = fake_repo / "results" / "s" / "seed_0"
+    assert command_path(inside) == Path("results/s/seed_0")  # through the symlink: still inside, lexically
+    assert command_path(fake_repo / "runs" / ".." / "runs2") == Path("runs2")
+    assert command_path(fake_repo) == Path(".")
+    # Outside: absolute, also for a sibling whose name starts with the root's name, and for the symlink's target.
+    assert command_path(tmp_path / "repo2" / "x") == tmp_path / "repo2" / "x"
+    assert command_path(tmp_path / "elsewhere" / "s") == tmp_path / "elsewhere" / "s"
+    monkeypatch.chdir(fake_repo)
+    assert command_path("results/s") == Path("results/s")
+    # run_dir keeps the symlink (no resolve()).
+    (spec,) = expand_grid(load_suite(write_suite(tmp_path / "s.yml")))
+    assert spec.run_dir("results") == fake_repo / "results" / "s" / "Pendulum-v1" / "baseline" / "seed_0"
+
+
+def test_run_folder_inside_the_repo_holds_no_machine_paths(fake_repo, tmp_path, monkeypatch):
+    """Run folder under a ``results`` symlink in the repository: every path is repo-relative and command.txt re-runs."""
+    suite = load_suite(write_suite(tmp_path / "s.yml", train_module="fake_train"))
+    (spec,) = expand_grid(suite)
+    monkeypatch.chdir(fake_repo)
+    info = execute_run(spec, "results")
+    assert info["status"] == "done", info
+    run_dir = tmp_path / "elsewhere" / "s" / "Pendulum-v1" / "baseline" / "seed_0"
+    prefix = "results/s/Pendulum-v1/baseline/seed_0"
+    argv, _ = build_command(spec, spec.run_dir("results"))
+    assert argv[argv.index("-conf") + 1] == f"{prefix}/hyperparams.yml" and argv[argv.index("-f") + 1] == f"{prefix}/logs"
+    guard = yaml.safe_load((run_dir / "hyperparams.yml").read_text())["Pendulum-v1"]["callback"][-1]
+    assert guard[DIVERGENCE_CALLBACK]["marker_path"] == f"{prefix}/diverged.json"
+    command = (run_dir / "command.txt").read_text().strip()
+    assert command == info["command"] and f"-f {prefix}/logs" in command
+    for name in ("command.txt", "hyperparams.yml", "run.json", "logs/ddpg/Pendulum-v1_1/Pendulum-v1/args.yml"):
+        text = (run_dir / name).read_text()
+        assert str(tmp_path) not in text and str(REPO_ROOT) not in text, name
+    recorded = read_run_json(run_dir)
+    assert recorded is not None
+    assert not [s for s in _strings(recorded) if s.startswith("/") or str(tmp_path) in s]
+    # command.txt re-runs the run from the repository root (the fake module picks the next zoo log id).
+    subprocess.run(command, shell=True, cwd=fake_repo, check=True, capture_output=True)
+    assert (run_dir / "logs/ddpg/Pendulum-v1_2/evaluations.npz").is_file()
+
+
+def test_run_folder_outside_the_repo_keeps_absolute_paths(fake_repo, tmp_path):
+    (spec,) = expand_grid(load_suite(write_suite(tmp_path / "s.yml")))
+    run_dir = spec.run_dir(tmp_path / "out")
+    argv, _ = build_command(spec, run_dir)
+    assert argv[argv.index("-f") + 1] == str(run_dir / "logs") and run_dir.is_absolute()
+    marker = run_hyperparams(spec, run_dir)["callback"][-1][DIVERGENCE_CALLBACK]["marker_path"]
+    assert marker == str(run_dir / "diverged.json")
+
+
+def test_pid_runs_in_with_repo_relative_command(fake_repo, tmp_path):
+    """The pid-reuse guard recognises a train subprocess whose command holds a repo-relative run folder."""
+    (spec,) = expand_grid(load_suite(write_suite(tmp_path / "s.yml", seeds=[1])))
+    run_dir = spec.run_dir(fake_repo / "results")
+    logs = str(command_path(run_dir) / "logs")
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)", "-f"]
+    procs = [
+        subprocess.Popen([*sleeper, logs], cwd=fake_repo),  # ours
+        subprocess.Popen([*sleeper, logs], cwd=tmp_path),  # same relative path, another working folder
+        subprocess.Popen([*sleeper, logs.replace("seed_1", "seed_10")], cwd=fake_repo),  # another run
+    ]
+    try:
+        time.sleep(0.2)
+        assert [_pid_runs_in(p.pid, run_dir) for p in procs] == [True, False, False]
+        outside = spec.run_dir(tmp_path / "out")
+        absolute = subprocess.Popen([*sleeper, str(outside / "logs")], cwd=tmp_path)
+        procs.append(absolute)
+        time.sleep(0.2)
+        assert _pid_runs_in(absolute.pid, outside) and not _pid_runs_in(absolute.pid, run_dir)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.slow
+def test_real_zoo_run_inside_the_repo_records_relative_paths(fake_repo, tmp_path, monkeypatch):
+    """The zoo's own args.yml, config.yml and command.txt hold only the repo-relative paths of the command."""
+    (spec,) = expand_grid(load_suite(write_suite(tmp_path / "zoo.yml")))
+    monkeypatch.chdir(fake_repo)
+    info = execute_run(spec, "results")
+    run_dir = tmp_path / "elsewhere" / "zoo" / "Pendulum-v1" / "baseline" / "seed_0"
+    assert info["status"] == "done", info
+    zoo_dir = run_dir / "logs/ddpg/Pendulum-v1_1/Pendulum-v1"
+    prefix = "results/zoo/Pendulum-v1/baseline/seed_0"
+    for name in ("args.yml", "config.yml", "command.txt"):
+        text = (zoo_dir / name).read_text()
+        assert str(tmp_path) not in text and sys.prefix not in text and str(REPO_ROOT) not in text, (name, text)
+    assert f"{prefix}/hyperparams.yml" in (zoo_dir / "args.yml").read_text()
+    assert f"marker_path: {prefix}/diverged.json" in (zoo_dir / "config.yml").read_text()
+    assert (zoo_dir / "command.txt").read_text().startswith("python")
