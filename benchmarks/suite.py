@@ -9,6 +9,7 @@ A suite file (``benchmarks/suites/<name>.yml``) looks like::
       Pendulum-v1: {n_timesteps: 5000}
       HalfCheetah-v5:                           # null: suite-level settings
     variants: [baseline, noise_pink_0.3]        # "baseline" = the env's entry unchanged
+    algo: ddpg_ext                              # optional: zoo algo of EVERY run (default: each variant's own)
     seeds: 3                                    # an int n (seeds 0..n-1) or an explicit list
     n_timesteps: 1000000                        # budget; default: the task's n_timesteps in hyperparams_file
     eval_freq: 5000                             # evaluation every eval_freq env steps (zoo --eval-freq)
@@ -22,6 +23,13 @@ suite's). Overrides follow :func:`sb3_ddpg_ext.zoo.merge_hyperparams` (null remo
 mappings merge key by key, ``callback`` lists append) and are applied to the baseline entry before the variant's
 own overrides, so a variant that sets the same key (e.g. ``ls_0`` sets ``learning_starts``) keeps its value.
 
+``algo`` (optional, one of :data:`sb3_ddpg_ext.zoo.VARIANT_ALGOS`: ``ddpg`` or ``ddpg_ext``) runs every variant,
+the baseline included, with that zoo algorithm instead of the variant's own ``algo`` (the baseline's is ``ddpg``), so
+that all variants of a study use the same class; without it each variant keeps its own.
+
+Runs are ordered seed-major (:func:`expand_grid`): every (task, variant) cell of one seed before any cell of the next
+seed, so the finished runs of a partially executed grid are a balanced design.
+
 Relative paths are resolved against the suite file's folder first, then the repository root.
 """
 
@@ -32,7 +40,7 @@ import dataclasses
 import importlib
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -61,6 +69,7 @@ DIVERGENCE_CALLBACK = "sb3_ddpg_ext.divergence.DivergenceGuardCallback"
 
 _SUITE_KEYS = {
     "description": str,
+    "algo": str,
     "hyperparams_file": str,
     "variants_file": str,
     "tasks": (list, dict),
@@ -110,6 +119,7 @@ class Suite:
     :param train_module: module run with ``python -m`` (default ``sb3_ddpg_ext.train``)
     :param gym_packages: extra ``--gym-packages`` (Bullet tasks get ``pybullet_envs_gymnasium`` automatically)
     :param extra_args: extra arguments appended to every train command
+    :param algo: zoo algorithm of every run (``None``: each variant's own ``algo``, ``ddpg`` for the baseline)
     """
 
     name: str
@@ -126,6 +136,7 @@ class Suite:
     train_module: str = "sb3_ddpg_ext.train"
     gym_packages: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
+    algo: Optional[str] = None
 
     @property
     def n_runs(self) -> int:
@@ -278,7 +289,7 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
     :return: the suite
     :raises ValueError: naming the file and key on any problem
     """
-    from sb3_ddpg_ext.zoo import load_variants, resolve_variant
+    from sb3_ddpg_ext.zoo import VARIANT_ALGOS, load_variants, resolve_variant
 
     path = resolve_suite_path(suite)
     try:
@@ -296,6 +307,9 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
         if key not in data:
             raise ValueError(f"{path}: missing required key {key!r}")
 
+    algo = data.get("algo")
+    if algo is not None and algo not in VARIANT_ALGOS:
+        raise ValueError(f"{path}: key 'algo': unknown zoo algorithm {algo!r}; allowed: {list(VARIANT_ALGOS)}")
     hyperparams_file = _resolve_file(data["hyperparams_file"], path, "hyperparams_file")
     variants_file = _resolve_file(data.get("variants_file", "hyperparams/variants.yml"), path, "variants_file")
     variants_meta = load_variants(variants_file)
@@ -395,21 +409,26 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
         train_module=str(data.get("train_module", "sb3_ddpg_ext.train")),
         gym_packages=suite_packages,
         extra_args=tuple(str(a) for a in data.get("extra_args", [])),
+        algo=algo,
     )
 
 
 def _run_hyperparams(suite: Suite, task: TaskSettings, variant: str) -> tuple[str, dict[str, Any]]:
-    """Zoo algo and hyperparameters of one (task, variant): baseline + suite/task overrides, then the variant."""
+    """
+    Zoo algo and hyperparameters of one (task, variant): baseline + suite/task overrides, then the variant.
+
+    The algo is the suite's ``algo`` if set, else the variant's own (``ddpg`` for the baseline).
+    """
     from sb3_ddpg_ext.zoo import load_variants, merge_hyperparams, resolve_variant
 
     _, base = resolve_variant(suite.hyperparams_file, task.env_id, "baseline")
     base = merge_hyperparams(base, suite.overrides)
     base = merge_hyperparams(base, task.overrides)
     if variant == "baseline":
-        return "ddpg", base
+        return suite.algo or "ddpg", base
     algo, _ = resolve_variant(suite.hyperparams_file, task.env_id, variant, suite.variants_file)
     variant_overrides = load_variants(suite.variants_file)[variant]["hyperparams"]
-    return algo, merge_hyperparams(base, variant_overrides)
+    return suite.algo or algo, merge_hyperparams(base, variant_overrides)
 
 
 def expand_grid(suite: Suite) -> list[RunSpec]:

@@ -128,6 +128,60 @@ def test_grid_expansion(tmp_path):
     assert all(r.hyperparams["n_timesteps"] == r.n_timesteps for r in runs)
 
 
+def test_suite_algo_runs_every_variant_with_that_algo(tmp_path):
+    variants = ["baseline", "noise_pink_0.3", "tn_per_sample"]
+    own = {r.variant: r.algo for r in expand_grid(load_suite(write_suite(tmp_path / "own.yml", variants=variants)))}
+    assert own == {"baseline": "ddpg", "noise_pink_0.3": "ddpg", "tn_per_sample": "ddpg_ext"}
+    suite = load_suite(write_suite(tmp_path / "ext.yml", variants=variants, algo="ddpg_ext"))
+    assert suite.algo == "ddpg_ext"
+    runs = expand_grid(suite)
+    assert [r.algo for r in runs] == ["ddpg_ext"] * 3
+    for run in runs:
+        argv, _ = build_command(run, run.run_dir(tmp_path / "out"))
+        assert argv[argv.index("--algo") + 1] == "ddpg_ext"
+    # Only the algo changes: the hyperparameters are the same as without the suite key.
+    plain = {r.variant: r.hyperparams for r in expand_grid(load_suite(tmp_path / "own.yml"))}
+    assert {r.variant: r.hyperparams for r in runs} == plain
+
+
+def test_grid_is_seed_major_and_local_backend_starts_it_in_order(tmp_path, monkeypatch):
+    """All task x variant cells of seed k come before any cell of seed k+1; 2 local jobs start them in that order."""
+    import benchmarks.backends as backends
+
+    suite = load_suite(
+        write_suite(
+            tmp_path / "order.yml",
+            tasks=["Pendulum-v1", "MountainCarContinuous-v0"],
+            variants=["baseline", "noise_pink_0.3", "ls_0"],
+            seeds=[4, 0, 2],
+        )
+    )
+    runs = expand_grid(suite)
+    cells = {(t.env_id, v) for t in suite.tasks for v in suite.variants}
+    assert len(cells) == 6 and len(runs) == 18
+    for k, seed in enumerate(suite.seeds):
+        block = runs[6 * k : 6 * (k + 1)]
+        assert {r.seed for r in block} == {seed} and {(r.task, r.variant) for r in block} == cells
+    started: list[str] = []
+
+    def fake_execute_run(spec, out, redo_diverged=False):
+        started.append(spec.key)
+        time.sleep(0.02)
+        return {**spec.identity(), "status": "done"}
+
+    monkeypatch.setattr(backends, "execute_run", fake_execute_run)
+    finished: list[dict[str, Any]] = []
+    backends.run_local(runs, tmp_path / "out", 2, finished.append)
+    expected = [r.key for r in runs]
+    assert sorted(started) == sorted(expected) and len(finished) == 18
+    # Two workers take the runs in grid order; only the two runs taken together may start in either order.
+    assert all(abs(started.index(key) - i) <= 1 for i, key in enumerate(expected)), started
+    seed_rank = {seed: k for k, seed in enumerate(suite.seeds)}
+    ranks = [seed_rank[int(key.rsplit("_", 1)[1])] for key in started]
+    assert all(later >= earlier - 1 for earlier, later in zip(ranks, ranks[1:]))
+    assert ranks[:5] == [0] * 5 and ranks[-5:] == [2] * 5
+
+
 def test_run_hyperparams_and_command(tmp_path):
     suite = load_suite(write_suite(tmp_path / "s.yml", variants=["baseline", "noise_pink_0.3"], threads=2))
     base, pink = expand_grid(suite)
@@ -171,6 +225,8 @@ def test_run_hyperparams_and_command(tmp_path):
         ({"variants": ...}, "missing required key 'variants'"),
         ({"hyperparams_file": "no/such/file.yml"}, "key 'hyperparams_file': file 'no/such/file.yml' not found"),
         ({"overrides": [1, 2]}, "key 'overrides' must be of type dict"),
+        ({"algo": "td3"}, r"key 'algo': unknown zoo algorithm 'td3'; allowed: \['ddpg', 'ddpg_ext'\]"),
+        ({"algo": 1}, "key 'algo' must be of type str"),
     ],
 )
 def test_validation_errors_name_file_and_key(tmp_path, entries, match):
