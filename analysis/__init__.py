@@ -20,6 +20,7 @@ from analysis.metrics import (
     aggregate_mean,
     aggregate_median,
     aggregate_optimality_gap,
+    aggregate_pooled_median,
     area_under_curve,
     bootstrap_mean_curve_ci,
     final_return,
@@ -28,6 +29,7 @@ from analysis.metrics import (
     probability_of_improvement,
     run_score_distribution,
     stratified_bootstrap_ci,
+    task_means,
 )
 from analysis.report import Analysis, ReportSettings, analyse, build_report, write_report
 from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, normalize
@@ -43,6 +45,7 @@ __all__ = [
     "aggregate_mean",
     "aggregate_median",
     "aggregate_optimality_gap",
+    "aggregate_pooled_median",
     "align_runs",
     "analyse",
     "area_under_curve",
@@ -62,6 +65,7 @@ __all__ = [
     "run_score_distribution",
     "stratified_bootstrap_ci",
     "task_grid",
+    "task_means",
     "to_array",
     "write_report",
 ]

@@ -8,11 +8,15 @@ Conventions (as in rliable, Agarwal et al. 2021, https://arxiv.org/abs/2108.1326
 * leading *batch* axes are allowed everywhere: ``(*batch, n_runs, n_tasks)`` is reduced to ``(*batch,)``. The
   bootstrap uses this to evaluate a statistic on many resamples (or at many steps) at once.
 
-Aggregate estimators pool all (run, task) scores, like rliable: mean, median, interquartile mean (IQM, the
-25 %-trimmed mean: ``int(0.25 n)`` values cut at each end, as ``scipy.stats.trim_mean``) and optimality gap
-(``gamma - mean(min(score, gamma))``). The probability of improvement is the Mann-Whitney statistic
-``P(X > Y) + 0.5 P(X = Y)`` per task, averaged over tasks. Performance profiles are run-score distributions:
-the fraction of runs scoring above ``tau``, averaged over tasks.
+Aggregate estimators follow rliable's definitions (``rliable.metrics``): the *mean* and the *median* are the
+mean and the median over tasks of the per-task mean scores (``np.median(np.mean(scores, axis=0))``), so every
+task weighs the same whatever its number of runs; the interquartile mean (IQM, the 25 %-trimmed mean:
+``int(0.25 n)`` values cut at each end, as ``scipy.stats.trim_mean``) pools all (run, task) scores; the
+optimality gap is ``gamma - mean(min(score, gamma))`` with the mean taken like the aggregate mean (per task,
+then over tasks: rliable's pooled mean when every task has the same number of runs). The median of all pooled
+scores is kept as :func:`aggregate_pooled_median` (not rliable's median). The probability of improvement is the
+Mann-Whitney statistic ``P(X > Y) + 0.5 P(X = Y)`` per task, averaged over tasks. Performance profiles are
+run-score distributions: the fraction of runs scoring above ``tau``, computed per task and averaged over tasks.
 
 Confidence intervals are stratified-bootstrap percentile intervals: each replicate resamples, with
 replacement, the runs of every task separately (keeping each task's number of runs).
@@ -147,32 +151,54 @@ def _flat(scores: np.ndarray) -> np.ndarray:
     return scores.reshape(*scores.shape[:-2], -1)
 
 
+def task_means(scores: np.ndarray) -> np.ndarray:
+    """Mean score of each task over its runs (NaN = missing run). ``(..., n_runs, n_tasks) -> (..., n_tasks)``;
+    a task without any run gets NaN."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim < 2:
+        raise ValueError(f"expected a score matrix (..., n_runs, n_tasks), got shape {scores.shape}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(scores, axis=-2) / np.count_nonzero(~np.isnan(scores), axis=-2)
+
+
+def _mean_over_tasks(means: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(means, axis=-1) / np.count_nonzero(~np.isnan(means), axis=-1)
+
+
 def aggregate_mean(scores: np.ndarray) -> np.ndarray:
-    """Mean of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
-    flat = _flat(scores)
-    with np.errstate(invalid="ignore"):
-        return np.nansum(flat, axis=-1) / np.count_nonzero(~np.isnan(flat), axis=-1)
+    """rliable's aggregate mean: mean over tasks of the per-task mean scores (every task weighs the same).
+    ``(..., n_runs, n_tasks) -> (...)``."""
+    return _mean_over_tasks(task_means(scores))
 
 
 def aggregate_median(scores: np.ndarray) -> np.ndarray:
-    """Median of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
+    """rliable's aggregate median: median over tasks of the per-task mean scores.
+    ``(..., n_runs, n_tasks) -> (...)``."""
+    return _order_stats(task_means(scores), trim=False)[1]
+
+
+def aggregate_pooled_median(scores: np.ndarray) -> np.ndarray:
+    """Median of all (run, task) scores pooled (not rliable's median: see :func:`aggregate_median`).
+    ``(..., n_runs, n_tasks) -> (...)``."""
     return _order_stats(_flat(scores), trim=False)[1]
 
 
 def aggregate_iqm(scores: np.ndarray) -> np.ndarray:
-    """Interquartile mean of all (run, task) scores. ``(..., n_runs, n_tasks) -> (...)``."""
+    """Interquartile mean of all (run, task) scores pooled, as rliable. ``(..., n_runs, n_tasks) -> (...)``."""
     return _order_stats(_flat(scores), median=False)[0]
 
 
 def aggregate_optimality_gap(scores: np.ndarray, gamma: float = 1.0) -> np.ndarray:
-    """Optimality gap: how far scores fall short of ``gamma`` on average, ``gamma - mean(min(score, gamma))``.
+    """Optimality gap: how far scores fall short of ``gamma`` on average, ``gamma - mean(min(score, gamma))``,
+    the mean taken per task then over tasks (rliable's pooled mean when all tasks have the same number of runs).
 
     :param scores: ``(..., n_runs, n_tasks)`` normalised scores.
     :param gamma: threshold (1 = reference score).
     :return: ``(...)``.
     """
-    flat = _flat(scores)
-    return gamma - aggregate_mean(np.minimum(flat, gamma)[..., None])
+    scores = np.asarray(scores, dtype=float)
+    return gamma - aggregate_mean(np.minimum(scores, gamma))
 
 
 AGGREGATES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -184,11 +210,13 @@ AGGREGATES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def all_aggregates(scores: np.ndarray) -> np.ndarray:
-    """The four aggregates of :data:`AGGREGATES` at once (one sort): ``(..., n_runs, n_tasks) -> (..., 4)``."""
-    flat = _flat(scores)
-    trimmed, median = _order_stats(flat)
-    mean = aggregate_mean(flat[..., None])
-    og = 1.0 - aggregate_mean(np.minimum(flat, 1.0)[..., None])
+    """The four aggregates of :data:`AGGREGATES` at once: ``(..., n_runs, n_tasks) -> (..., 4)``."""
+    scores = np.asarray(scores, dtype=float)
+    means = task_means(scores)
+    median = _order_stats(means, trim=False)[1]
+    trimmed = _order_stats(_flat(scores), median=False)[0]
+    mean = _mean_over_tasks(means)
+    og = 1.0 - aggregate_mean(np.minimum(scores, 1.0))
     return np.stack([median, trimmed, mean, og], axis=-1)
 
 

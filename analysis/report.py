@@ -231,7 +231,7 @@ def analyse(
     with timer.stage("performance profiles"):
         profiles = _profiles(run_scores, variants, norm_tasks, settings, rng)
     with timer.stage("sample-efficiency curves"):
-        sample_eff, x_kind = _sample_efficiency(aligned, variants, norm_tasks, task_scores, settings, rng)
+        sample_eff, x_kind = _sample_efficiency(aligned, variants, norm_tasks, task_scores, settings, rng, notes)
     if x_kind == "fraction":
         notes.append(
             "Tasks have different budgets: sample-efficiency curves use the fraction of each task's budget on the x axis."
@@ -483,6 +483,11 @@ def _profiles(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["variant", "tau", "point", "low", "high"])
 
 
+def _subsample(n: int, k: int) -> np.ndarray:
+    """At most ``k`` evenly spread indices of ``range(n)``, always including the first and the last."""
+    return np.arange(n) if n <= k else np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
 def _sample_efficiency(
     aligned: pd.DataFrame,
     variants: list[str],
@@ -490,8 +495,13 @@ def _sample_efficiency(
     task_scores: dict[str, Optional[TaskScores]],
     settings: ReportSettings,
     rng: np.random.Generator,
+    notes: list[str],
 ) -> tuple[pd.DataFrame, str]:
-    """Per-step IQM of normalised returns over all runs and tasks, with stratified-bootstrap bands."""
+    """Per-step IQM of normalised returns over all runs and tasks, with stratified-bootstrap bands.
+
+    Evaluated at recorded evaluation steps when the runs share their evaluation grid (or, across budgets, the same
+    relative schedule); otherwise each run is interpolated linearly between its evaluations (said in ``notes``).
+    """
     empty = pd.DataFrame(columns=["variant", "x", "point", "low", "high"])
     if not tasks or aligned.empty:
         return empty, "timesteps"
@@ -504,15 +514,28 @@ def _sample_efficiency(
         mats[(task, variant)] = (steps, (mat - s.random) / (s.reference - s.random))
     if not mats:
         return empty, "timesteps"
-    ends = {(st[0], st[-1]) for st, _ in mats.values()}
     npts = settings.n_curve_points
-    if len(ends) == 1:
-        g0 = next(iter(mats.values()))[0]
-        x = np.unique(np.linspace(g0[0], g0[-1], npts).round()) if len(g0) > npts else g0.astype(float)
-        x_kind = "timesteps"
+    grids = [st for st, _ in mats.values()]
+    g0 = grids[0]
+    if all(len(g) == len(g0) and np.array_equal(g, g0) for g in grids):
+        # every run of every task shares its evaluation steps: use recorded steps (at most npts of them)
+        x = g0[_subsample(len(g0), npts)].astype(float)
+        x_kind, interpolated = "timesteps", False
     else:
-        x = np.linspace(0.0, 1.0, npts)
+        fracs = [(g - g[0]) / max(g[-1] - g[0], 1) for g in grids]
+        if all(len(f) == len(fracs[0]) and np.allclose(f, fracs[0]) for f in fracs):
+            # different budgets, same relative evaluation schedule: recorded evaluations at the same fractions
+            x = fracs[0][_subsample(len(fracs[0]), npts)]
+            interpolated = False
+        else:
+            x = np.linspace(0.0, 1.0, npts)
+            interpolated = True
         x_kind = "fraction"
+    if interpolated:
+        notes.append(
+            "Tasks have different evaluation schedules: sample-efficiency curves interpolate each run linearly "
+            f"between its recorded evaluations at {npts} evenly spaced fractions of its task's budget."
+        )
     frames = []
     for v in variants:
         vt = [t for t in tasks if (t, v) in mats]
@@ -522,10 +545,10 @@ def _sample_efficiency(
         data = np.full((len(x), n, len(vt)), np.nan)
         for j, t in enumerate(vt):
             steps, mat = mats[(t, v)]
-            xt = x if x_kind == "timesteps" else steps[0] + x * (steps[-1] - steps[0])
-            if len(xt) == len(steps) and np.array_equal(xt, steps):
-                data[:, : mat.shape[0], j] = mat.T
+            if not interpolated:
+                data[:, : mat.shape[0], j] = mat[:, _subsample(len(steps), npts)].T
             else:
+                xt = steps[0] + x * (steps[-1] - steps[0])
                 for r in range(mat.shape[0]):
                     data[:, r, j] = np.interp(xt, steps, mat[r])
         point, low, high = stratified_bootstrap_ci(data, aggregate_iqm, settings.reps, settings.confidence, _child_seed(rng))
@@ -714,8 +737,10 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
             f"Final return = mean of the last {s.final_k} evaluations of a run (fewer if it has fewer). "
             f"CIs: {s.confidence:.0%} percentile intervals of {s.reps} stratified-bootstrap replicates "
             f"(runs resampled within each task), numpy Generator seed {s.seed}. "
-            "Aggregates (IQM = 25% trimmed mean, median, mean, optimality gap at 1) pool all runs and tasks of a "
-            "variant, as in rliable (Agarwal et al. 2021); normalised score = (return - random) / (reference - random).",
+            "Aggregates as in rliable (Agarwal et al. 2021): median and mean = median and mean over tasks of the "
+            "per-task mean scores (every task weighs the same, whatever its number of runs); IQM = 25% trimmed mean "
+            "of all runs and tasks pooled; optimality gap at 1 = 1 - mean of min(score, 1), averaged like the mean; "
+            "normalised score = (return - random) / (reference - random).",
         )
     )
     for note in a.notes:

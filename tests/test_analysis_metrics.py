@@ -11,6 +11,7 @@ from analysis.metrics import (
     aggregate_mean,
     aggregate_median,
     aggregate_optimality_gap,
+    aggregate_pooled_median,
     all_aggregates,
     area_under_curve,
     bootstrap_mean_curve_ci,
@@ -38,32 +39,63 @@ def test_curve_metrics_by_hand():
         area_under_curve(curves, steps[:3])
 
 
+# rliable's definitions (rliable/metrics.py), written out for a full (n_runs, n_tasks) matrix
+def _rly_mean(x):
+    return np.mean(np.mean(x, axis=0))
+
+
+def _rly_median(x):
+    return np.median(np.mean(x, axis=0))
+
+
+def _rly_iqm(x):
+    return stats.trim_mean(x, proportiontocut=0.25, axis=None)
+
+
+def _rly_og(x, gamma=1.0):
+    return gamma - np.mean(np.minimum(x, gamma))
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 8, 13, 40])
-def test_aggregates_match_scipy(n):
+def test_aggregates_match_rliable_definitions(n):
     rng = np.random.default_rng(n)
-    x = rng.normal(size=(n, 3))
-    assert aggregate_iqm(x) == pytest.approx(stats.trim_mean(x.ravel(), 0.25))
-    assert aggregate_median(x) == pytest.approx(np.median(x))
-    assert aggregate_mean(x) == pytest.approx(np.mean(x))
-    assert aggregate_optimality_gap(x, 0.5) == pytest.approx(0.5 - np.mean(np.minimum(x, 0.5)))
-    np.testing.assert_allclose(
-        all_aggregates(x), [np.median(x), stats.trim_mean(x.ravel(), 0.25), x.mean(), 1 - np.minimum(x, 1).mean()]
-    )
+    x = rng.normal(size=(n, 3)) * np.array([1.0, 3.0, 0.3]) + np.array([0.0, 1.0, -2.0])
+    assert aggregate_iqm(x) == pytest.approx(_rly_iqm(x))
+    assert aggregate_median(x) == pytest.approx(_rly_median(x))
+    assert aggregate_mean(x) == pytest.approx(_rly_mean(x))
+    assert aggregate_optimality_gap(x, 0.5) == pytest.approx(_rly_og(x, 0.5))
+    assert aggregate_pooled_median(x) == pytest.approx(np.median(x))
+    np.testing.assert_allclose(all_aggregates(x), [_rly_median(x), _rly_iqm(x), _rly_mean(x), _rly_og(x)])
     assert iqm(x.ravel()) == pytest.approx(stats.trim_mean(x.ravel(), 0.25))
 
 
-def test_aggregates_ignore_nan_padding():
+def test_median_is_over_task_means_not_pooled():
+    # task 0 has runs {0, 0, 10}, task 1 {1, 1, 1}, task 2 {2, 2, 2}: task means 10/3, 1, 2 -> median 2;
+    # the pooled median of the nine scores is 1
+    x = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [10.0, 1.0, 2.0]])
+    assert aggregate_median(x) == 2.0
+    assert aggregate_pooled_median(x) == 1.0
+
+
+def test_aggregates_weight_tasks_equally_with_unequal_run_counts():
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(6, 4))
-    x[4:, 1] = np.nan
-    x[3:, 3] = np.nan
-    valid = x[~np.isnan(x)]
-    assert aggregate_iqm(x) == pytest.approx(stats.trim_mean(valid, 0.25))
-    assert aggregate_median(x) == pytest.approx(np.median(valid))
-    assert aggregate_mean(x) == pytest.approx(valid.mean())
+    x = rng.normal(size=(6, 4)) + np.array([0.0, 5.0, 1.0, -1.0])
+    x[4:, 1] = np.nan  # 4 runs
+    x[3:, 3] = np.nan  # 3 runs
+    cols = [c[~np.isnan(c)] for c in x.T]
+    means = np.array([c.mean() for c in cols])
+    assert aggregate_mean(x) == pytest.approx(means.mean())
+    assert aggregate_median(x) == pytest.approx(np.median(means))
+    assert aggregate_optimality_gap(x) == pytest.approx(1 - np.mean([np.minimum(c, 1).mean() for c in cols]))
+    valid = np.concatenate(cols)
+    assert aggregate_iqm(x) == pytest.approx(stats.trim_mean(valid, 0.25))  # IQM pools, as rliable
+    # the pooled mean weighs task 0 and 2 (6 runs) more than task 1 (4 runs): it differs here
+    assert abs(aggregate_mean(x) - valid.mean()) > 0.1
     # batch axes are reduced independently
     batch = np.stack([x, x + 1.0])
     np.testing.assert_allclose(aggregate_iqm(batch), [aggregate_iqm(x), aggregate_iqm(x) + 1.0])
+    np.testing.assert_allclose(all_aggregates(batch)[1][:3], all_aggregates(x)[:3] + 1.0)
+    np.testing.assert_allclose(all_aggregates(batch)[0], all_aggregates(x))
 
 
 def _poi_loop(x, y):
@@ -120,7 +152,7 @@ def _bootstrap_loop(x, fn, reps, seed):
         for t in range(x.shape[1]):
             col = x[~np.isnan(x[:, t]), t]
             cols.append(col[rng.integers(0, len(col), size=len(col))])
-        out.append(fn(np.concatenate(cols)))
+        out.append(fn(cols))
     return np.array(out)
 
 
@@ -141,9 +173,9 @@ def _quantile_mc_tolerance(samples, q, n_reps, n_sigma=5.0):
 @pytest.mark.parametrize(
     ("name", "vec_fn", "loop_fn"),
     [
-        ("iqm", aggregate_iqm, _trimmed_mean_loop),
-        ("mean", aggregate_mean, np.mean),
-        ("median", aggregate_median, np.median),
+        ("iqm", aggregate_iqm, lambda cols: _trimmed_mean_loop(np.concatenate(cols))),
+        ("mean", aggregate_mean, lambda cols: np.mean([c.mean() for c in cols])),
+        ("median", aggregate_median, lambda cols: np.median([c.mean() for c in cols])),
     ],
 )
 def test_bootstrap_ci_agrees_with_loop_reference(name, vec_fn, loop_fn):
@@ -155,7 +187,7 @@ def test_bootstrap_ci_agrees_with_loop_reference(name, vec_fn, loop_fn):
     reps = 2000
     point, low, high = stratified_bootstrap_ci(x, vec_fn, reps=reps, confidence=0.95, seed=1)
     ref = _bootstrap_loop(x, loop_fn, reps, seed=2)  # independent draws: agreement only up to Monte-Carlo error
-    assert point == pytest.approx(loop_fn(x[~np.isnan(x)]))
+    assert point == pytest.approx(loop_fn([c[~np.isnan(c)] for c in x.T]))
     for est, q in ((low, 0.025), (high, 0.975)):
         tol = _quantile_mc_tolerance(ref, q, reps)
         assert abs(est - np.quantile(ref, q)) < tol, (name, q, est, np.quantile(ref, q), tol)
