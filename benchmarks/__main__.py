@@ -5,13 +5,15 @@
     python -m benchmarks list
 
 SUITE is a shipped suite name (``benchmarks/suites/<name>.yml``) or a path. The exit status of ``run`` and
-``status`` is the number of failed (or diverged) runs, capped at 100; 101 with a message on an invalid suite
-(argparse usage errors: 2).
+``status`` is the number of failed (or diverged or corrupt) runs, capped at 100; 101 with a message on an invalid
+suite or option value, e.g. an output folder that cannot be written (checked before any run starts); argparse usage
+errors: 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import Optional
@@ -20,7 +22,7 @@ from benchmarks.backends import BACKENDS, default_jobs
 from benchmarks.grid import exit_status, format_summary, run_suite, summarize
 from benchmarks.suite import describe_suite, expand_grid, list_suites, load_suite
 
-#: Exit status for an invalid suite or option value.
+#: Exit status for an invalid suite or option value (an unwritable ``--out`` included).
 USAGE_ERROR = 101
 
 
@@ -33,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs", help="output root folder (default: runs)")
     run.add_argument("--jobs", "-j", type=int, default=None, help="parallel runs (default: cores // threads)")
     run.add_argument("--backend", choices=BACKENDS, default="local")
-    run.add_argument("--dry-run", action="store_true", help="print the commands of the runs to do; run nothing")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write the hyperparams.yml and command.txt of each run to do (no run.json) and print the commands, which "
+        "then run as printed from the repository root; start nothing",
+    )
     run.add_argument("--redo-diverged", action="store_true", help="also redo runs that diverged")
     run.add_argument("--no-progress", action="store_true", help="plain lines instead of a tqdm bar")
     ray = run.add_argument_group("ray backend")
@@ -72,6 +79,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         suite = load_suite(args.suite)
         if args.command == "status":
+            if os.path.lexists(args.out) and not os.path.isdir(args.out):
+                raise ValueError(f"output folder {args.out!r} exists and is not a folder")
             summary = summarize(expand_grid(suite), args.out)
             print(format_summary(summary, args.jobs or default_jobs(suite.threads), title=f"suite {suite.name}"))
             return exit_status(summary)

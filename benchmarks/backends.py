@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from benchmarks.runner import execute_run, kill_live_children, write_json_atomic
+from benchmarks.runner import execute_run, kill_live_children, release_lock, try_lock, write_json_atomic
 from benchmarks.suite import REPO_ROOT, RunSpec
 
 __all__ = ["BACKENDS", "available_cores", "default_jobs", "run_local", "run_ray", "run_slurm"]
@@ -38,8 +38,13 @@ def default_jobs(threads: int) -> int:
 
 
 def _crash_info(spec: RunSpec, out: Path, error: str) -> dict[str, Any]:
-    """Mark a run failed when the backend itself failed (worker crash, job killed ...)."""
-    info = {
+    """
+    Mark a run failed when the backend itself failed (worker crash, job killed ...).
+
+    Never raises: if ``run.json`` cannot be written (or another process holds the run's lock), the reason is added to
+    the returned ``error_tail`` and the grid goes on.
+    """
+    info: dict[str, Any] = {
         **spec.identity(),
         "status": "failed",
         "finished": time.time(),
@@ -47,8 +52,18 @@ def _crash_info(spec: RunSpec, out: Path, error: str) -> dict[str, Any]:
         "error_tail": error[-4000:],
     }
     run_dir = spec.run_dir(out)
-    if run_dir.is_dir():
-        write_json_atomic(run_dir / "run.json", info)
+    try:
+        if run_dir.is_dir():
+            lock = try_lock(run_dir)
+            if lock is None:
+                info["error_tail"] += "\n(run.json not written: the run's lock is held by another process)"
+                return info
+            try:
+                write_json_atomic(run_dir / "run.json", info)
+            finally:
+                release_lock(lock)
+    except OSError as e:
+        info["error_tail"] += f"\n(could not record the failure in {run_dir / 'run.json'}: {e})"
     return info
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -11,15 +12,15 @@ from pathlib import Path
 from typing import Any, Optional, TextIO, Union
 
 from benchmarks.backends import default_jobs, run_backend
-from benchmarks.runner import build_command, command_line, is_finished, read_run_json, run_status
+from benchmarks.runner import is_finished, prepare_run, read_run_json, run_status
 from benchmarks.suite import RunSpec, Suite, expand_grid, load_suite
 
-__all__ = ["MAX_EXIT_STATUS", "GridSummary", "format_summary", "run_suite", "summarize"]
+__all__ = ["MAX_EXIT_STATUS", "GridSummary", "check_out_dir", "format_summary", "run_suite", "summarize"]
 
 #: Exit status cap (the exit status of ``run`` / ``status`` is the number of failed runs, capped).
 MAX_EXIT_STATUS = 100
 #: Statuses counted as failed runs in the exit status.
-FAILED_STATUSES = ("failed", "diverged")
+FAILED_STATUSES = ("failed", "diverged", "corrupt")
 
 
 @dataclass
@@ -29,7 +30,7 @@ class GridSummary:
 
     :param counts: number of runs per status, per (task, variant) and in total (key ``None``)
     :param wall_times: wall times of the done runs (s)
-    :param failures: ``(run key, error tail)`` of failed and diverged runs
+    :param failures: ``(run key, status, last error line)`` of failed, diverged and corrupt runs
     """
 
     counts: dict[Optional[tuple[str, str]], Counter] = field(default_factory=dict)
@@ -42,7 +43,7 @@ class GridSummary:
 
     @property
     def n_failed(self) -> int:
-        """Number of failed or diverged runs."""
+        """Number of failed, diverged or corrupt runs."""
         return sum(self.total[s] for s in FAILED_STATUSES)
 
     @property
@@ -72,7 +73,9 @@ def summarize(specs: list[RunSpec], out: Union[str, os.PathLike]) -> GridSummary
         info = read_run_json(run_dir) or {}
         if status == "done" and isinstance(info.get("wall_time_s"), (int, float)):
             summary.wall_times.append(float(info["wall_time_s"]))
-        if status in FAILED_STATUSES:
+        if status == "corrupt":
+            summary.failures.append((spec.key, status, "run.json exists but cannot be read; `run` redoes the run"))
+        elif status in FAILED_STATUSES:
             tail = str(info.get("error_tail") or "").strip().splitlines()
             summary.failures.append((spec.key, status, tail[-1] if tail else ""))
     return summary
@@ -89,7 +92,7 @@ def _fmt_duration(seconds: Optional[float]) -> str:
 
 def format_summary(summary: GridSummary, parallel: int = 1, title: str = "") -> str:
     """A plain-text table: one row per (task, variant), a total row, the ETA and the failures."""
-    columns = ("done", "diverged", "failed", "running", "stale", "pending")
+    columns = ("done", "diverged", "failed", "corrupt", "running", "stale", "pending")
     rows = [(task, variant, counts) for key, counts in summary.counts.items() if key is not None for task, variant in [key]]
     task_w = max([len("task"), *(len(r[0]) for r in rows)])
     variant_w = max([len("variant"), *(len(r[1]) for r in rows)])
@@ -103,7 +106,8 @@ def format_summary(summary: GridSummary, parallel: int = 1, title: str = "") -> 
     lines.append(f"{'total':<{task_w}}  {'':<{variant_w}}  " + "  ".join(f"{total[c]:>8}" for c in columns))
     mean = sum(summary.wall_times) / len(summary.wall_times) if summary.wall_times else None
     lines.append(
-        f"done {total['done']}, failed {summary.n_failed} (diverged {total['diverged']}), remaining {summary.n_remaining}; "
+        f"done {total['done']}, failed {summary.n_failed} (diverged {total['diverged']}, corrupt {total['corrupt']}), "
+        f"remaining {summary.n_remaining}; "
         f"mean run {_fmt_duration(mean)}; ETA {_fmt_duration(summary.eta_s(parallel))} at {parallel} parallel runs"
     )
     for key, status, last in summary.failures:
@@ -138,9 +142,10 @@ class Progress:
         remaining = self.total - self.count
         eta = remaining * (sum(self.walls) / len(self.walls)) / self.parallel if self.walls else None
         wall_txt = f"{wall:.1f}s" if isinstance(wall, (int, float)) else "-"
+        status = "running elsewhere" if info.get("running_elsewhere") else info.get("status")
         line = (
             f"[{self.count}/{self.total}] {info.get('task')} {info.get('variant')} seed {info.get('seed')}: "
-            f"{info.get('status')} ({wall_txt}; ETA {_fmt_duration(eta)})"
+            f"{status} ({wall_txt}; ETA {_fmt_duration(eta)})"
         )
         if self.bar is not None:
             self.bar.write(line, file=self.stream)
@@ -152,6 +157,29 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def check_out_dir(out: Union[str, os.PathLike], suite_name: str) -> Path:
+    """
+    Create ``<out>/<suite_name>`` and check that files can be written there (before any run starts).
+
+    :param out: output root
+    :param suite_name: the suite's folder under it
+    :return: ``<out>/<suite_name>``
+    :raises ValueError: naming the path, if ``out`` is not a folder or the folder cannot be created or written
+    """
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise ValueError(f"output folder {str(out)!r} exists and is not a folder")
+    target = out / suite_name
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write_check.", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"output folder {str(target)!r} cannot be written: {e.strerror or e}") from e
+    return target
 
 
 def run_suite(
@@ -173,18 +201,21 @@ def run_suite(
     :param backend: ``local``, ``ray`` or ``slurm``
     :param jobs: parallel runs (local: default ``cores // threads``; ray: cap on runs in flight; slurm: array
         parallelism)
-    :param dry_run: print the commands of the runs to do, run nothing, write nothing
+    :param dry_run: write the ``hyperparams.yml`` and ``command.txt`` of the runs to do (no ``run.json``) and print
+        their commands, which then run as printed from the repository root; start nothing
     :param redo_diverged: also redo runs that diverged
     :param stream: where progress and summary go (default: ``sys.stderr``)
     :param use_tqdm: use a tqdm bar when available
     :param backend_options: ``ray_address`` (ray); ``partition``, ``time_min``, ``cpus``, ``slurm_cluster``,
         ``wait`` (slurm)
     :return: the summary after the runs
+    :raises ValueError: if the output folder cannot be written (before any run starts)
     """
     stream = sys.stderr if stream is None else stream
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     out = Path(os.path.abspath(out))  # not resolve(): a symlink inside the repository keeps repo-relative paths
     specs = expand_grid(suite)
+    check_out_dir(out, suite.name)
     todo = [spec for spec in specs if not is_finished(spec.run_dir(out), redo_diverged)]
     parallel = jobs or default_jobs(suite.threads)
     print(
@@ -194,8 +225,8 @@ def run_suite(
     )
     if dry_run:
         for spec in todo:
-            argv, env_vars = build_command(spec, spec.run_dir(out))
-            print(command_line(argv, env_vars), file=stream)
+            command = prepare_run(spec, out)
+            print(command if command is not None else f"# {spec.key}: running elsewhere (locked)", file=stream)
         return summarize(specs, out)
     progress = Progress(len(specs), len(specs) - len(todo), parallel, stream=stream, use_tqdm=use_tqdm)
     try:

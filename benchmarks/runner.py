@@ -6,10 +6,13 @@ Run folder ``<out>/<suite>/<task>/<variant>/seed_<s>/``:
 - ``command.txt``: the exact command, copy-paste reproducible from the repository root;
 - ``run.json``: suite, task, variant, factor, seed, algo, status (``running`` / ``done`` / ``failed`` /
   ``diverged``), started, finished, wall_time_s, env_steps_per_s, n_timesteps, versions, git_commit, host,
-  error_tail, ...;
+  error_tail, attempt, ...;
 - ``stdout.txt``, ``stderr.txt``: the subprocess' output;
 - ``logs/``: the zoo log folder (``logs/<algo>/<task>_1/evaluations.npz`` ...);
-- ``diverged.json``: written by the divergence guard when the run diverged.
+- ``diverged.json``: written by the divergence guard when the run diverged;
+- ``.lock``: the run folder's lock (``fcntl.flock``), held by the process executing the run for the whole execution:
+  a run whose lock is held elsewhere is skipped as "running elsewhere" (the OS releases the lock of a dead process);
+- ``attempts/<n>/``: the files of earlier attempts of a redone run, moved aside (never deleted).
 
 Paths in the command, in ``hyperparams.yml`` (the divergence marker) and in ``run.json`` are relative to the
 repository root when the run folder lies inside it (compared lexically, so a ``results`` symlink inside the
@@ -18,14 +21,16 @@ committed run folders hold no machine paths; a run folder outside the repository
 
 A run is ``done`` only if the subprocess exited with status 0 and ``evaluations.npz`` exists with a last evaluation
 at the end of the budget (``>= n_timesteps - eval_freq``: the zoo exits 0 after a SIGINT too); ``diverged`` if the
-divergence guard wrote its marker; ``failed`` otherwise. Resuming skips ``done`` (and ``diverged``) runs and redoes
-everything else from scratch.
+divergence guard wrote its marker; ``failed`` otherwise. A run folder whose ``run.json`` exists but cannot be read is
+``corrupt`` (counted as failed). Resuming skips ``done`` (and ``diverged``) runs and redoes everything else from
+scratch, after moving the earlier attempt's files to ``attempts/<n>/``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import functools
 import json
 import os
@@ -54,13 +59,19 @@ __all__ = [
     "execute_run",
     "is_finished",
     "last_evaluation_step",
+    "prepare_run",
     "read_run_json",
+    "release_lock",
     "run_status",
+    "set_aside_attempt",
+    "try_lock",
     "write_json_atomic",
+    "write_run_files",
 ]
 
-#: Every status a run can have (``pending``: no run.json yet, ``stale``: ``running`` but its process is gone).
-STATUSES = ("pending", "running", "stale", "done", "diverged", "failed")
+#: Every status a run can have (``pending``: no run.json yet, ``stale``: ``running`` but its process is gone,
+#: ``corrupt``: run.json exists but cannot be read).
+STATUSES = ("pending", "running", "stale", "done", "diverged", "failed", "corrupt")
 #: Statuses that a resumed grid does not redo.
 FINISHED_STATUSES = ("done", "diverged")
 #: Number of stderr lines kept in ``run.json`` for a failed run.
@@ -80,6 +91,14 @@ VERSION_PACKAGES = (
 )
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: Lock file of a run folder.
+LOCK_FILE = ".lock"
+#: Folder of a run folder where earlier attempts are moved.
+ATTEMPTS_DIR = "attempts"
+#: Files of one attempt (moved to ``attempts/<n>/`` when the run is redone).
+ATTEMPT_FILES = ("run.json", "hyperparams.yml", "command.txt", "stdout.txt", "stderr.txt", "diverged.json", "logs")
+#: Files that only an attempt that started writes (a dry run writes ``hyperparams.yml`` and ``command.txt`` only).
+_STARTED_FILES = ("run.json", "stdout.txt", "stderr.txt", "diverged.json", "logs")
 
 # Live child processes of this process (so an interrupted runner can kill them).
 _LIVE_CHILDREN: dict[int, subprocess.Popen] = {}
@@ -88,24 +107,62 @@ _LIVE_LOCK = threading.Lock()
 
 # ------------------------------------------------------------------------------------------------ files
 def write_json_atomic(path: Union[str, os.PathLike], payload: dict[str, Any]) -> None:
-    """Write JSON to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """
+    Write JSON to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``).
+
+    On failure the temporary file is removed and the error re-raised (``path`` is unchanged).
+    """
+    text = json.dumps(payload, indent=2, sort_keys=True, default=str)
+    _write_text_atomic(Path(path), text)
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def try_lock(run_dir: Path) -> Optional[int]:
+    """
+    Take the run folder's lock without waiting (``fcntl.flock`` on ``<run_dir>/.lock``).
+
+    :param run_dir: an existing run folder
+    :return: the lock's file descriptor (pass it to :func:`release_lock`), or ``None`` if another process (or another
+        thread's open of the file) holds it
+    """
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def release_lock(fd: int) -> None:
+    """Release a lock taken with :func:`try_lock`."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def read_run_json(run_dir: Union[str, os.PathLike]) -> Optional[dict[str, Any]]:
-    """``run.json`` of a run folder, or ``None`` if missing or unreadable (a torn write cannot happen: atomic)."""
+    """
+    ``run.json`` of a run folder, or ``None`` if missing or unreadable (the runner writes it atomically, so an
+    unreadable one was damaged afterwards: :func:`run_status` reports it ``corrupt``).
+    """
     path = Path(run_dir) / "run.json"
     try:
         with open(path) as f:
@@ -163,7 +220,7 @@ def run_status(run_dir: Union[str, os.PathLike]) -> str:
     """
     info = read_run_json(run_dir)
     if info is None:
-        return "pending"
+        return "corrupt" if os.path.lexists(Path(run_dir) / "run.json") else "pending"
     status = str(info.get("status", "pending"))
     same_host = info.get("host") == socket.gethostname()
     if status == "running" and same_host and not (_pid_alive(info.get("worker_pid")) or _pid_alive(info.get("child_pid"))):
@@ -449,40 +506,136 @@ def decide_status(
 
 
 # ------------------------------------------------------------------------------------------------ execute
+def _attempt_index(name: str) -> int:
+    return int(name) if name.isdigit() else 0
+
+
+def set_aside_attempt(run_dir: Path) -> Optional[Path]:
+    """
+    Move the files of the previous attempt of a run (:data:`ATTEMPT_FILES`) to ``<run_dir>/attempts/<n>/``.
+
+    Nothing is moved if the folder holds no started attempt (at most the ``hyperparams.yml`` and ``command.txt`` of a
+    dry run, which the next attempt overwrites).
+
+    :param run_dir: the run folder (its lock held)
+    :return: the folder the files were moved to, or ``None``
+    """
+    if not any(os.path.lexists(run_dir / name) for name in _STARTED_FILES):
+        return None
+    attempts = run_dir / ATTEMPTS_DIR
+    attempts.mkdir(exist_ok=True)
+    index = max((_attempt_index(p.name) for p in attempts.iterdir()), default=0) + 1
+    target = attempts / str(index)
+    target.mkdir()
+    for name in ATTEMPT_FILES:
+        if os.path.lexists(run_dir / name):
+            os.replace(run_dir / name, target / name)
+    return target
+
+
+def _n_attempts(run_dir: Path) -> int:
+    """Number of the last attempt set aside in ``attempts/`` (0 if none)."""
+    attempts = run_dir / ATTEMPTS_DIR
+    if not attempts.is_dir():
+        return 0
+    return max((_attempt_index(p.name) for p in attempts.iterdir()), default=0)
+
+
+def write_run_files(spec: RunSpec, run_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """
+    Write ``hyperparams.yml`` and ``command.txt`` of a run (atomically) and return its command.
+
+    :param spec: the run
+    :param run_dir: its existing folder
+    :return: ``(argv, env_vars)`` as from :func:`build_command`
+    """
+    hyperparams = run_hyperparams(spec, run_dir)
+    text = yaml.safe_dump({spec.task: hyperparams}, sort_keys=False, default_flow_style=None)
+    _write_text_atomic(run_dir / "hyperparams.yml", text)
+    argv, env_vars = build_command(spec, run_dir)
+    _write_text_atomic(run_dir / "command.txt", command_line(argv, env_vars) + "\n")
+    return argv, env_vars
+
+
+def prepare_run(spec: RunSpec, out: Union[str, os.PathLike]) -> Optional[str]:
+    """
+    Dry run of one run: write its ``hyperparams.yml`` and ``command.txt`` (no ``run.json``, nothing started).
+
+    The returned command then runs as printed from the repository root. Files of an earlier attempt other than those
+    two are left in place (the real run moves them to ``attempts/<n>/``).
+
+    :param spec: the run
+    :param out: output root folder
+    :return: the command line, or ``None`` if the run's lock is held elsewhere (it is running: nothing written)
+    """
+    run_dir = spec.run_dir(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = try_lock(run_dir)
+    if lock is None:
+        return None
+    try:
+        return command_line(*write_run_files(spec, run_dir))
+    finally:
+        release_lock(lock)
+
+
+def _skipped(spec: RunSpec, run_dir: Path, redo_diverged: bool) -> Optional[dict[str, Any]]:
+    """The result of a run that is not executed here (finished, or run by another live runner), else ``None``."""
+    previous = read_run_json(run_dir)
+    if previous is not None and is_finished(run_dir, redo_diverged):
+        return {**previous, "skipped": True}
+    if previous is not None and _running_elsewhere(previous):
+        # Another live runner (worker) on this host executes this run right now (a runner without the lock file).
+        return {**previous, "skipped": True}
+    return None
+
+
 def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool = False) -> dict[str, Any]:
     """
-    Execute one run (blocking) unless it is already finished; return its final ``run.json`` content.
+    Execute one run (blocking) unless it is already finished or running elsewhere; return its ``run.json`` content.
 
-    Safe to call from a thread, a Ray task or a submitit job. A previous unfinished attempt in the same folder is
-    removed first (its zoo logs, marker and output files), so the zoo log folder is always ``<task>_1``.
+    Safe to call from a thread, a Ray task or a submitit job, also by several runners on the same grid: the run
+    folder's lock (:func:`try_lock`) is held for the whole execution, and a run whose lock is held elsewhere is
+    skipped. A previous unfinished attempt in the same folder is moved to ``attempts/<n>/`` first (never deleted), so
+    the zoo log folder is always ``<task>_1``.
 
     :param spec: the run
     :param out: output root folder
     :param redo_diverged: also redo a run whose status is ``diverged``
-    :return: the run's ``run.json`` content (``skipped: True`` added if it was already finished)
+    :return: the run's ``run.json`` content; ``skipped: True`` added if it was not executed here (finished, or
+        ``running_elsewhere: True`` with status ``running`` when another process holds its lock)
     """
     run_dir = spec.run_dir(out)
     run_dir.mkdir(parents=True, exist_ok=True)
+    skipped = _skipped(spec, run_dir, redo_diverged)
+    if skipped is not None:
+        return skipped
+    lock = try_lock(run_dir)
+    if lock is None:
+        skipped = _skipped(spec, run_dir, redo_diverged)  # it may have finished meanwhile
+        if skipped is not None:
+            return skipped
+        previous = read_run_json(run_dir) or {}
+        return {**spec.identity(), **previous, "status": "running", "skipped": True, "running_elsewhere": True}
+    try:
+        # Checked again under the lock: another runner may have finished the run since the first check.
+        skipped = _skipped(spec, run_dir, redo_diverged)
+        if skipped is not None:
+            return skipped
+        return _execute_locked(spec, run_dir)
+    finally:
+        release_lock(lock)
+
+
+def _execute_locked(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """:func:`execute_run` once the run folder's lock is held and the run is to be done."""
     previous = read_run_json(run_dir)
-    if is_finished(run_dir, redo_diverged) and previous is not None:
-        return {**previous, "skipped": True}
-    if previous is not None and _running_elsewhere(previous):
-        # Another live runner (worker) on this host executes this run right now: leave it alone.
-        return {**previous, "skipped": True}
     if previous is not None:
         _kill_orphan(previous, run_dir)
-    for stale in ("logs", "diverged.json", "stdout.txt", "stderr.txt"):
-        target = run_dir / stale
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-
-    hyperparams = run_hyperparams(spec, run_dir)
-    with open(run_dir / "hyperparams.yml", "w") as f:
-        yaml.safe_dump({spec.task: hyperparams}, f, sort_keys=False, default_flow_style=None)
-    argv, env_vars = build_command(spec, run_dir)
-    _write_text_atomic(run_dir / "command.txt", command_line(argv, env_vars) + "\n")
+    previous_attempt = previous.get("attempt") if previous is not None else None
+    set_aside_attempt(run_dir)
+    attempt = max(previous_attempt if isinstance(previous_attempt, int) else 0, _n_attempts(run_dir)) + 1
+    argv, env_vars = write_run_files(spec, run_dir)
 
     info: dict[str, Any] = {
         **spec.identity(),
@@ -499,7 +652,7 @@ def execute_run(spec: RunSpec, out: Union[str, os.PathLike], redo_diverged: bool
         "host": socket.gethostname(),
         "worker_pid": os.getpid(),
         "child_pid": None,
-        "attempt": int(previous.get("attempt", 0)) + 1 if previous else 1,
+        "attempt": attempt,
         "versions": package_versions(),
         "command": command_line(argv, env_vars),
         **git_info(),

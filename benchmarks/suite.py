@@ -31,6 +31,11 @@ Runs are ordered seed-major (:func:`expand_grid`): every (task, variant) cell of
 seed, so the finished runs of a partially executed grid are a balanced design.
 
 Relative paths are resolved against the suite file's folder first, then the repository root.
+
+Checked when the suite loads (errors name the file and the key): a key given twice in one mapping (plain YAML keeps
+the last value silently), unknown keys, types, an unknown ``algo``, task or variant, and zoo keys in ``overrides``
+(suite-level and per task) and in every run's merged entry that the run's zoo algorithm does not take
+(:func:`sb3_ddpg_ext.zoo.check_zoo_keys`; skipped where rl-zoo3 is not installed).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -48,9 +54,11 @@ __all__ = [
     "BULLET_PACKAGE",
     "REPO_ROOT",
     "SUITES_DIR",
+    "DuplicateKeyError",
     "RunSpec",
     "Suite",
     "TaskSettings",
+    "UniqueKeyLoader",
     "describe_suite",
     "expand_grid",
     "list_suites",
@@ -212,6 +220,36 @@ class RunSpec:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one YAML mapping (raised by :class:`UniqueKeyLoader`)."""
+
+    def __init__(self, key: Any, line: int, first_line: int, mark: Any) -> None:
+        super().__init__(None, None, f"key {key!r} given twice in a mapping (lines {first_line} and {line})", mark)
+        self.key = key
+        self.line = line
+        self.first_line = first_line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key given twice in one mapping (merge keys ``<<:`` may still override)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable key: the base class reports it
+                continue
+            line = key_node.start_mark.line + 1
+            if first is not None:
+                raise DuplicateKeyError(key, line, first, key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def list_suites() -> list[Path]:
     """The shipped suite files, sorted by name."""
     return sorted(SUITES_DIR.glob("*.yml"))
@@ -294,7 +332,12 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
     path = resolve_suite_path(suite)
     try:
         with open(path) as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=UniqueKeyLoader)
+    except DuplicateKeyError as e:
+        raise ValueError(
+            f"{path}: key {e.key!r} is given twice in one mapping (lines {e.first_line} and {e.line}); "
+            "YAML would keep the last value silently"
+        ) from e
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -394,7 +437,7 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
             except ValueError as e:
                 raise ValueError(f"{where}: variant {variant!r}: {e}") from e
 
-    return Suite(
+    suite_obj = Suite(
         name=path.stem,
         path=path,
         description=str(data.get("description", "")),
@@ -411,6 +454,49 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
         extra_args=tuple(str(a) for a in data.get("extra_args", [])),
         algo=algo,
     )
+    _check_zoo_keys(suite_obj)
+    return suite_obj
+
+
+def _check_zoo_keys(suite: Suite) -> None:
+    """
+    Check the zoo keys of a suite's ``overrides`` (suite-level, per task) and of every run's merged entry against the
+    run's zoo algorithm (:func:`sb3_ddpg_ext.zoo.check_zoo_keys`); skipped if rl-zoo3 is not installed here.
+
+    :raises ValueError: naming the suite file and the key
+    """
+    from sb3_ddpg_ext.zoo import check_zoo_keys
+
+    if importlib.util.find_spec("rl_zoo3") is None:
+        return
+    algos: dict[str, list[str]] = {}
+    for variant in suite.variants:
+        algos.setdefault(_variant_algo(suite, variant), []).append(variant)
+
+    def check(overrides: dict[str, Any], where: str) -> None:
+        # Overrides are partial entries: a null removes a key (always allowed); n_timesteps comes from the suite.
+        keys = {k: v for k, v in overrides.items() if v is not None}
+        for algo, names in algos.items():
+            check_zoo_keys({**keys, "n_timesteps": 1}, algo, f"{where} (variants {names})")
+
+    check(suite.overrides, f"{suite.path}: key 'overrides'")
+    for task in suite.tasks:
+        check(task.overrides, f"{suite.path}: key 'tasks.{task.env_id}.overrides'")
+    for task in suite.tasks:
+        for variant in suite.variants:
+            algo, hyperparams = _run_hyperparams(suite, task, variant)
+            origin = f"key 'algo' {algo!r}" if suite.algo else f"zoo algo {algo!r}"
+            where = f"{suite.path}: key 'tasks.{task.env_id}': variant {variant!r} ({origin}): merged entry"
+            check_zoo_keys({**hyperparams, "n_timesteps": task.n_timesteps}, algo, where)
+
+
+def _variant_algo(suite: Suite, variant: str) -> str:
+    """Zoo algorithm of a variant's runs in a suite (the suite's ``algo`` if set)."""
+    from sb3_ddpg_ext.zoo import load_variants
+
+    if suite.algo:
+        return suite.algo
+    return "ddpg" if variant == "baseline" else str(load_variants(suite.variants_file)[variant]["algo"])
 
 
 def _run_hyperparams(suite: Suite, task: TaskSettings, variant: str) -> tuple[str, dict[str, Any]]:

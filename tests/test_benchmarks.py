@@ -307,7 +307,10 @@ def test_cli_list_dry_run_status(tmp_path, capsys):
     assert main(["run", str(suite_file), "--out", str(out), "--dry-run"]) == 0
     err = capsys.readouterr().err
     assert err.count("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1") == 2 and "--seed 1" in err
-    assert not out.exists()  # a dry run writes nothing
+    # A dry run writes each run's hyperparams.yml and command.txt (so the printed commands run), not run.json.
+    run_dirs = [spec.run_dir(out) for spec in expand_grid(load_suite(suite_file))]
+    assert all((d / "hyperparams.yml").is_file() and (d / "command.txt").is_file() for d in run_dirs)
+    assert not any((d / "run.json").exists() for d in run_dirs)
     assert main(["status", str(suite_file), "--out", str(out)]) == 0
     assert "pending" in capsys.readouterr().out
     assert main(["run", str(write_suite(tmp_path / "bad.yml", colour=1)), "--out", str(out)]) == USAGE_ERROR
