@@ -142,14 +142,21 @@ def probability_of_improvement(table: pd.DataFrame, baseline: str, palette_order
     fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(variants) + 1.5))
     for i, row in enumerate(table.itertuples()):
         c = styles[row.variant]["color"]
-        ax.plot([row.low, row.high], [i, i], color=c, lw=6, alpha=0.45, solid_capstyle="butt")
-        ax.plot([row.point], [i], marker="|", color="black", ms=12, mew=1.5)
+        if pd.notna(row.low) and pd.notna(row.high):
+            ax.plot([row.low, row.high], [i, i], color=c, lw=6, alpha=0.45, solid_capstyle="butt", clip_on=False)
+        # a filled marker as well as the tick: a point at 0 or 1 (or without interval) stays visible on the frame
+        ax.plot([row.point], [i], marker="o", color=c, ms=6, mec="black", mew=0.8, clip_on=False, zorder=3)
+        ax.plot([row.point], [i], marker="|", color="black", ms=12, mew=1.5, clip_on=False, zorder=4)
     ax.axvline(0.5, color="grey", ls="--", lw=1)
+    few = table["few_runs"] if "few_runs" in table.columns else pd.Series(False, index=table.index)
+    labels = [
+        f"{v} (n_tasks={n}{', < 5 runs per task' if flag else ''})" for v, n, flag in zip(variants, table["n_tasks"], few)
+    ]
     ax.set_yticks(range(len(variants)))
-    ax.set_yticklabels([f"{v} (n_tasks={n})" for v, n in zip(variants, table["n_tasks"])], fontsize=9)
+    ax.set_yticklabels(labels, fontsize=9)
     ax.set_ylim(-0.6, len(variants) - 0.4)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
+    ax.set_xlim(-0.04, 1.04)
     ax.set_xlabel(f"P(variant > {baseline}) (95% CI)", fontsize=9)
     ax.set_title(f"Probability of improvement over {baseline}", fontsize=11)
     ax.grid(axis="x", alpha=0.3)

@@ -51,9 +51,19 @@ SUMMARY_COLUMNS = [
     "max_of_mean",
     "auc_mean",
     "final_norm_mean",
+    "final_norm_ci_low",
+    "final_norm_ci_high",
+    "final_k",
+    "few_runs",
     "last_step",
     "n_evals",
 ]
+
+#: Cells (task/variant, or a variant's tasks) with fewer runs than this are flagged: a percentile bootstrap
+#: interval from so few runs under-covers, and with 2 runs a probability of improvement of 1 [1, 1] is common.
+MIN_RUNS = 5
+AGGREGATE_COLUMNS = ["variant", "metric", "point", "low", "high", "n_tasks", "n_runs", "min_runs_per_task", "few_runs"]
+POI_COLUMNS = ["variant", "baseline", "point", "low", "high", "n_tasks", "min_runs_per_task", "few_runs"]
 
 
 @dataclass
@@ -63,7 +73,8 @@ class ReportSettings:
     :param reps: bootstrap replicates.
     :param confidence: CI coverage.
     :param seed: seed of the bootstrap's ``numpy.random.Generator``.
-    :param final_k: final return = mean of the last ``final_k`` evaluations (fewer if a run has fewer).
+    :param final_k: final return = mean of the last ``final_k`` evaluations (all of them if a cell has fewer: the
+        report says so and ``summary.csv`` gives the ``final_k`` used).
     :param baseline: variant the others are compared with (default: ``"baseline"`` if present, else the first
         variant in sorted order).
     :param min_fraction: runs whose last evaluation is below this fraction of their task's longest run are
@@ -216,11 +227,20 @@ def analyse(
 
     with timer.stage("per-task metrics"):
         summary, curves, run_scores = _per_task(aligned, runs, task_scores, settings, rng)
-    single = summary[summary["n_runs"] == 1]
-    if len(single):
+    few = summary[summary["few_runs"].astype(bool)]
+    if len(few):
+        cells = ", ".join(f"{t}/{v} ({n})" for t, v, n in zip(few["task"], few["variant"], few["n_runs"]))
         notes.append(
-            f"{len(single)} task/variant cells have a single run: their confidence intervals are degenerate "
-            "(low = high = the run's value); they say nothing about seed variability."
+            f"WARNING: {len(few)} task/variant cells have fewer than {MIN_RUNS} runs (few_runs = True): {cells}. "
+            "Bootstrap intervals from so few runs are too narrow; a single run has no interval (CI columns left "
+            "empty). Aggregates and probabilities of improvement involving them are flagged too."
+        )
+    clamped = summary[summary["final_k"].notna() & (summary["final_k"] < settings.final_k)]
+    if len(clamped):
+        cells = ", ".join(f"{t}/{v} (k={int(k)})" for t, v, k in zip(clamped["task"], clamped["variant"], clamped["final_k"]))
+        notes.append(
+            f"WARNING: --final-k {settings.final_k} is more than the number of evaluations of {len(clamped)} cells: "
+            f"their final return is the mean of all their evaluations instead (final_k column): {cells}."
         )
 
     norm_tasks = [t for t in tasks if task_scores[t] is not None]
@@ -303,6 +323,9 @@ def _per_task(
             finals[:, None], lambda s: np.nanmean(s, axis=(-2, -1)), settings.reps, settings.confidence, _child_seed(rng)
         )
         m, lo, hi = bootstrap_mean_curve_ci(mat, settings.reps, settings.confidence, _child_seed(rng))
+        if n_runs < 2:  # no interval from a single run
+            low, high = np.full_like(low, np.nan), np.full_like(high, np.nan)
+            lo, hi = np.full_like(lo, np.nan), np.full_like(hi, np.nan)
         curve_frames.append(
             pd.DataFrame(
                 {"task": task, "variant": variant, "timesteps": steps, "mean": m, "low": lo, "high": hi, "n_runs": n_runs}
@@ -310,6 +333,12 @@ def _per_task(
         )
         s = task_scores.get(task)
         norm_finals = (finals - s.random) / (s.reference - s.random) if s is not None else np.full(n_runs, np.nan)
+        # normalisation is affine: the percentile interval of the normalised mean is the normalised interval
+        norm_ci = (
+            np.sort((np.array([low, high], dtype=float) - s.random) / (s.reference - s.random))
+            if s is not None
+            else np.full(2, np.nan)
+        )
         ex = excluded[(excluded["task"] == task) & (excluded["variant"] == variant)]
         for run, seed, f, nf, a in zip(run_ids, seeds, finals, norm_finals, aucs):
             score_rows.append(
@@ -329,6 +358,10 @@ def _per_task(
                 "max_of_mean": float(max_of_mean(mat)),
                 "auc_mean": float(aucs.mean()),
                 "final_norm_mean": float(np.mean(norm_finals)),
+                "final_norm_ci_low": float(norm_ci[0]),
+                "final_norm_ci_high": float(norm_ci[1]),
+                "final_k": k,
+                "few_runs": n_runs < MIN_RUNS,
                 "last_step": int(steps[-1]),
                 "n_evals": len(steps),
             }
@@ -342,6 +375,7 @@ def _per_task(
                     "task": task,
                     "variant": variant,
                     "n_runs": 0,
+                    "few_runs": True,
                     "n_excluded": len(ex),
                     "n_diverged": int((ex["status"] == "diverged").sum()),
                 }
@@ -397,6 +431,9 @@ def _aggregates(
             continue
         mat = score_matrix(run_scores, v, vt)
         point, low, high = stratified_bootstrap_ci(mat, all_aggregates, settings.reps, settings.confidence, _child_seed(rng))
+        counts = np.count_nonzero(~np.isnan(mat), axis=0)
+        if counts.max() < 2:  # one run per task: no interval
+            low, high = np.full_like(low, np.nan), np.full_like(high, np.nan)
         for i, name in enumerate(AGGREGATES):
             rows.append(
                 {
@@ -406,10 +443,12 @@ def _aggregates(
                     "low": low[i],
                     "high": high[i],
                     "n_tasks": len(vt),
-                    "n_runs": int(np.count_nonzero(~np.isnan(mat))),
+                    "n_runs": int(counts.sum()),
+                    "min_runs_per_task": int(counts.min()),
+                    "few_runs": bool(counts.min() < MIN_RUNS),
                 }
             )
-    return pd.DataFrame(rows, columns=["variant", "metric", "point", "low", "high", "n_tasks", "n_runs"])
+    return pd.DataFrame(rows, columns=AGGREGATE_COLUMNS)
 
 
 def _poi(
@@ -422,7 +461,7 @@ def _poi(
 ) -> pd.DataFrame:
     rows = []
     if baseline is None:
-        return pd.DataFrame(columns=["variant", "baseline", "point", "low", "high", "n_tasks"])
+        return pd.DataFrame(columns=POI_COLUMNS)
     base_tasks = set(_tasks_of(run_scores, baseline, tasks))
     for v in variants:
         if v == baseline:
@@ -438,6 +477,10 @@ def _poi(
         point, low, high = stratified_bootstrap_ci(
             (x, y), probability_of_improvement, settings.reps, settings.confidence, _child_seed(rng), chunk_size=chunk
         )
+        cx, cy = np.count_nonzero(~np.isnan(x), axis=0), np.count_nonzero(~np.isnan(y), axis=0)
+        if max(cx.max(), cy.max()) < 2:
+            low, high = np.full_like(low, np.nan), np.full_like(high, np.nan)
+        min_runs = int(min(cx.min(), cy.min()))
         rows.append(
             {
                 "variant": v,
@@ -446,9 +489,11 @@ def _poi(
                 "low": float(low),
                 "high": float(high),
                 "n_tasks": len(common),
+                "min_runs_per_task": min_runs,
+                "few_runs": min_runs < MIN_RUNS,
             }
         )
-    return pd.DataFrame(rows, columns=["variant", "baseline", "point", "low", "high", "n_tasks"])
+    return pd.DataFrame(rows, columns=POI_COLUMNS)
 
 
 def _profile_stat(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
@@ -479,6 +524,8 @@ def _profiles(
             _child_seed(rng),
             chunk_size=chunk,
         )
+        if np.count_nonzero(~np.isnan(mat), axis=0).max() < 2:
+            low, high = np.full_like(low, np.nan), np.full_like(high, np.nan)
         frames.append(pd.DataFrame({"variant": v, "tau": taus, "point": point, "low": low, "high": high}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["variant", "tau", "point", "low", "high"])
 
@@ -552,6 +599,8 @@ def _sample_efficiency(
                 for r in range(mat.shape[0]):
                     data[:, r, j] = np.interp(xt, steps, mat[r])
         point, low, high = stratified_bootstrap_ci(data, aggregate_iqm, settings.reps, settings.confidence, _child_seed(rng))
+        if n < 2:
+            low, high = np.full_like(low, np.nan), np.full_like(high, np.nan)
         frames.append(pd.DataFrame({"variant": v, "x": x, "point": point, "low": low, "high": high}))
     return (pd.concat(frames, ignore_index=True) if frames else empty), x_kind
 

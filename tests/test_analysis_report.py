@@ -139,11 +139,15 @@ def test_cli(suite, tmp_path, capsys):
 
 
 def test_single_variant_one_seed_zoo_logs(shared_datasets):
-    """The zoo's DDPG logs: one seed per task, one variant: degenerate CIs, stated, no crash."""
+    """The zoo's DDPG logs: one seed per task, one variant: no interval (left empty), flagged, no crash."""
     a = analyse(shared_datasets / "rl-trained-agents" / "ddpg", ReportSettings(reps=50, figures=False))
     assert len(a.summary) == 9 and (a.summary["n_runs"] == 1).all()
-    assert (a.summary["final_ci_low"] == a.summary["final_ci_high"]).all()
-    assert any("degenerate" in n for n in a.notes)
+    assert a.summary[["final_ci_low", "final_ci_high", "final_norm_ci_low", "final_norm_ci_high"]].isna().all().all()
+    assert a.summary["few_runs"].all()
+    assert any("fewer than 5 runs" in n for n in a.notes)
+    agg = a.aggregates
+    assert agg["point"].notna().all() and agg["low"].isna().all() and agg["high"].isna().all()
+    assert agg["few_runs"].all() and (agg["min_runs_per_task"] == 1).all()
     assert a.poi.empty and a.variants == ["ddpg"]
 
 

@@ -152,3 +152,6 @@ def test_task_with_fewer_runs(td3, tmp_path):
     boot = np.array([np.mean([c[rng.integers(0, len(c), len(c))].mean() for c in cols]) for _ in range(2000)])
     for col, q in (("low", 0.025), ("high", 0.975)):
         assert abs(agg.loc[("TD3", "Mean"), col] - np.quantile(boot, q)) < _quantile_tol(boot, q, 2000)
+    # the aggregate table flags the task with fewer than 5 runs
+    assert agg.loc[("TD3", "Mean"), "min_runs_per_task"] == 4 and agg.loc[("TD3", "Mean"), "few_runs"]
+    assert not agg.loc[("TD3late", "Mean"), "few_runs"]
