@@ -26,7 +26,6 @@ from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, S
 from stable_baselines3.td3.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, TD3Policy
 from stable_baselines3.td3.td3 import TD3
 from torch import nn
-from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
 from sb3_ddpg_ext.fast import (
@@ -42,44 +41,25 @@ from sb3_ddpg_ext.fast import (
     own_parameters,
     supports_fast_sampling,
 )
-from sb3_ddpg_ext.param_noise import is_layer_norm_param
+from sb3_ddpg_ext.param_noise import perturbable_parameters
 from sb3_ddpg_ext.policies import LnMlpPolicy
+from sb3_ddpg_ext.target_noise import (
+    TARGET_NOISE_SAMPLINGS,
+    TARGET_NOISE_SPACES,
+    action_noise,
+    parameter_noise_actions,
+)
 
-__all__ = ["DDPG", "TARGET_NOISE_SAMPLINGS", "TARGET_NOISE_SPACES", "UPDATE_MODES", "perturbable_parameter_names"]
+__all__ = ["DDPG", "TARGET_NOISE_SAMPLINGS", "TARGET_NOISE_SPACES", "UPDATE_MODES"]
 
 SelfDDPG = TypeVar("SelfDDPG", bound="DDPG")
 
-TARGET_NOISE_SAMPLINGS = ("per_sample", "per_batch")
-TARGET_NOISE_SPACES = ("action", "parameter")
 UPDATE_MODES = ("fast", "exact", "sb3")
-
-# Upper bound on the number of perturbed-parameter floats held at once by per-sample parameter-space target noise
-# (batch rows x perturbed parameters); larger batches are processed in chunks of rows.
-_PER_SAMPLE_CHUNK_FLOATS = 1 << 24
-
-
-def perturbable_parameter_names(module: nn.Module) -> list[str]:
-    """
-    Names of the parameters that parameter-space target noise perturbs: every parameter of ``module`` (weights and
-    biases of all layers, output layer included) except LayerNorm gains and biases, as for parameter-space
-    exploration noise (Plappert et al., 2018).
-
-    :param module: The (target) actor.
-    :return: Dotted parameter names in ``named_parameters()`` order.
-    """
-    return [name for name, _ in module.named_parameters() if not is_layer_norm_param(module, name)]
 
 
 def _flat_features(observations: th.Tensor) -> th.Tensor:
     """The features of a ``FlattenExtractor`` on a float ``Box``: the flattened observations as float32."""
     return observations.reshape(observations.shape[0], -1).float()
-
-
-def _clipped_normal_(tensor: th.Tensor, std: float, clip: float) -> th.Tensor:
-    tensor.normal_(0.0, std)
-    if math.isfinite(clip):
-        tensor.clamp_(-clip, clip)
-    return tensor
 
 
 class DDPG(SB3DDPG):
@@ -293,7 +273,7 @@ class DDPG(SB3DDPG):
         # every network's tensors in one polyak call (fast path)
         self._all_params = [*self._critic_params, *self._actor_params]
         self._all_target_params = [*self._critic_target_params, *self._actor_target_params]
-        self._perturbable_names = perturbable_parameter_names(self.actor_target)
+        self._perturbable_names = [name for name, _ in perturbable_parameters(self.actor_target)]
         self._sampler: Optional[TorchReplaySampler] = None
         self._manual_key: Optional[tuple[int, ...]] = None
         self._manual: Union[ManualNetworks, str] = "not set up"
@@ -400,55 +380,23 @@ class DDPG(SB3DDPG):
             return actor_target(next_observations).clamp(-1, 1)
 
         if self.target_noise_space == "action":
-            shape = (n_rows, action_dim) if self.target_noise_sampling == "per_sample" else (1, action_dim)
-            noise = _clipped_normal_(th.empty(shape, device=self.device), sigma, clip)
+            noise = action_noise(n_rows, action_dim, sigma, clip, self.target_noise_sampling, self.device)
             if self._record_target_noise:
                 self._last_target_noise = noise
             return (actor_target(next_observations) + noise).clamp(-1, 1)
 
-        params: dict[str, th.Tensor] = dict(self.actor_target.named_parameters())
-        if self.target_noise_sampling == "per_batch":
-            noise_dict = {name: _clipped_normal_(th.empty_like(params[name]), sigma, clip) for name in self._perturbable_names}
-            perturbed = {name: params[name] + noise_dict[name] for name in self._perturbable_names}
-            if self._record_target_noise:
-                self._last_target_noise = noise_dict
-            return functional_call(self.actor_target, perturbed, (next_observations,)).clamp(-1, 1)
-        return self._per_sample_parameter_actions(next_observations, params, n_rows, sigma, clip)
-
-    def _per_sample_parameter_actions(
-        self, next_observations: Any, params: dict[str, th.Tensor], n_rows: int, sigma: float, clip: float
-    ) -> th.Tensor:
-        names = self._perturbable_names
-        n_perturbed = sum(params[name].numel() for name in names)
-        chunk = max(1, min(n_rows, _PER_SAMPLE_CHUNK_FLOATS // max(n_perturbed, 1)))
-        actor = self.actor_target
-
-        def single(batched: dict[str, th.Tensor], obs: Any) -> th.Tensor:
-            obs_row = {k: v.unsqueeze(0) for k, v in obs.items()} if isinstance(obs, dict) else obs.unsqueeze(0)
-            return functional_call(actor, batched, (obs_row,)).squeeze(0)
-
-        outputs, recorded = [], []
-        for start in range(0, n_rows, chunk):
-            stop = min(n_rows, start + chunk)
-            noise_dict = {
-                name: _clipped_normal_(
-                    th.empty((stop - start, *params[name].shape), device=params[name].device, dtype=params[name].dtype),
-                    sigma,
-                    clip,
-                )
-                for name in names
-            }
-            batched = {name: params[name].unsqueeze(0) + noise_dict[name] for name in names}
-            if isinstance(next_observations, dict):
-                obs_chunk: Any = {k: v[start:stop] for k, v in next_observations.items()}
-            else:
-                obs_chunk = next_observations[start:stop]
-            outputs.append(vmap(single, in_dims=(0, 0), randomness="error")(batched, obs_chunk))
-            if self._record_target_noise:
-                recorded.append(noise_dict)
+        actions, noise_dict = parameter_noise_actions(
+            self.actor_target,
+            next_observations,
+            self._perturbable_names,
+            sigma,
+            clip,
+            self.target_noise_sampling,
+            record=self._record_target_noise,
+        )
         if self._record_target_noise:
-            self._last_target_noise = {name: th.cat([r[name] for r in recorded]) for name in names}
-        return th.cat(outputs).clamp(-1, 1)
+            self._last_target_noise = noise_dict
+        return actions
 
     # ------------------------------------------------------------------ training
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:

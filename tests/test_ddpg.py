@@ -13,7 +13,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.noise import NormalActionNoise
 from torch.func import functional_call
 
-from sb3_ddpg_ext.ddpg import DDPG, perturbable_parameter_names
+from sb3_ddpg_ext.ddpg import DDPG
+from sb3_ddpg_ext.param_noise import perturbable_parameters
 from sb3_ddpg_ext.policies import LnMlpPolicy
 
 SMALL = {"net_arch": [16, 16]}
@@ -249,7 +250,7 @@ def test_parameter_per_batch_noise_statistics(policy, clip):
         target_noise_sampling="per_batch",
         n_updates=10,
     )
-    names = perturbable_parameter_names(model.actor_target)
+    names = [name for name, _ in perturbable_parameters(model.actor_target)]
     ln_names = {n for n, _ in model.actor_target.named_parameters()} - set(names)
     assert (len(ln_names) > 0) == (policy == "LnMlpPolicy")
     samples = []
@@ -284,7 +285,7 @@ def test_parameter_per_sample_noise_statistics(policy):
         n_updates=4,
         batch_size=32,
     )
-    names = perturbable_parameter_names(model.actor_target)
+    names = [name for name, _ in perturbable_parameters(model.actor_target)]
     for call in rec.calls:
         noise = call["noise"]
         assert set(noise) == set(names)
@@ -308,14 +309,14 @@ def test_parameter_per_sample_noise_statistics(policy):
 
 def test_parameter_per_sample_chunking_matches(monkeypatch):
     """Large batches are processed in row chunks: results stay per-row correct."""
-    import sb3_ddpg_ext.ddpg as mod
+    import sb3_ddpg_ext.target_noise as mod
 
-    monkeypatch.setattr(mod, "_PER_SAMPLE_CHUNK_FLOATS", 1000)  # ~3 rows per chunk with the [16, 16] actor
+    monkeypatch.setattr(mod, "PER_SAMPLE_CHUNK_FLOATS", 1000)  # ~3 rows per chunk with the [16, 16] actor
     model, rec = run_recorded(
         target_policy_noise=0.1, target_noise_space="parameter", target_noise_sampling="per_sample", n_updates=1
     )
     call = rec.calls[0]
-    names = perturbable_parameter_names(model.actor_target)
+    names = [name for name, _ in perturbable_parameters(model.actor_target)]
     assert call["noise"][names[0]].shape[0] == 64
     with th.no_grad():
         for row in (0, 5, 63):
