@@ -4,8 +4,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Optional
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _open_unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1) (e.g. 0.95), got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,18 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="build report.md / report.html / summary.csv / figures from run folders")
     r.add_argument("runs", nargs="+", help="runner output, zoo log folders or per-seed curve arrays (searched recursively)")
     r.add_argument("--out", required=True, help="output folder")
-    r.add_argument("--reps", type=int, default=2000, help="bootstrap replicates (default 2000)")
-    r.add_argument("--confidence", type=float, default=0.95, help="CI coverage (default 0.95)")
+    r.add_argument("--reps", type=_positive_int, default=2000, help="bootstrap replicates (default 2000)")
+    r.add_argument("--confidence", type=_open_unit, default=0.95, help="CI coverage, in (0, 1) (default 0.95)")
     r.add_argument("--seed", type=int, default=0, help="seed of the bootstrap Generator (default 0)")
-    r.add_argument("--final-k", type=int, default=5, help="final return = mean of the last K evaluations (default 5)")
+    r.add_argument(
+        "--final-k", type=_positive_int, default=5, help="final return = mean of the last K evaluations (default 5)"
+    )
     r.add_argument("--baseline", default=None, help="variant the others are compared with (default: 'baseline' or the first)")
     r.add_argument(
         "--min-fraction",
-        type=float,
+        type=_fraction,
         default=0.95,
-        help="exclude runs whose last evaluation is below this fraction of their task's longest run",
+        help="exclude runs whose last evaluation is below this fraction of their task's longest run (default 0.95)",
     )
-    r.add_argument("--curve-step", type=int, default=5000, help="steps between points of 1-D curve arrays (default 5000)")
+    r.add_argument(
+        "--curve-step", type=_positive_int, default=5000, help="steps between points of 1-D curve arrays (default 5000)"
+    )
     r.add_argument("--no-figures", action="store_true", help="tables only")
     m = sub.add_parser("random-scores", help="measure the return of a uniformly random policy")
     m.add_argument("envs", nargs="+")
@@ -35,10 +70,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "report":
         from analysis.report import ReportSettings, build_report
 
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            parser.error(f"argument --out: {args.out} exists and is not a folder")
         settings = ReportSettings(
             reps=args.reps,
             confidence=args.confidence,
@@ -51,7 +89,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         )
         try:
             a = build_report(args.runs, args.out, settings)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         runs = a.loaded.runs

@@ -68,9 +68,15 @@ RUN_COLUMNS = [
     "path",
     "config",
     "versions",
+    "git_commit",
+    "command",
 ]
 
+INVENTORY_LEVELS = ("excluded", "warning", "skipped", "info")
+
 _ZOO_DIR_RE = re.compile(r"^(?P<env>.+)_(?P<n>\d+)$")
+# A task of a curve file must look like a Gymnasium id with a version: [namespace/]Name-v<N>
+_ENV_ID_RE = re.compile(r"^(?:[A-Za-z0-9_.-]+/)?[A-Za-z][A-Za-z0-9_.:-]*-v\d+$")
 _CURVE_RE = re.compile(r"^(?:(?P<algo>[^_]+)_)?(?P<task>.+)_(?P<seed>\d+)$")
 
 
@@ -138,14 +144,15 @@ class Inventory:
     """What was found and what happened to it.
 
     Each entry is a dict ``{"run", "path", "level", "reason"}`` with ``level`` one of ``"excluded"`` (the run is
-    not in the metrics), ``"warning"`` (handled; the run is used) or ``"info"``.
+    not in the metrics), ``"warning"`` (handled; the run is used), ``"skipped"`` (a file that is not a run, e.g.
+    ``progress_1.csv``: not counted) or ``"info"`` (e.g. a run given twice, loaded once).
     """
 
     entries: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, run: str, path: PathLike, level: str, reason: str) -> None:
-        if level not in ("excluded", "warning", "info"):
-            raise ValueError(f"Inventory.add: level must be excluded|warning|info, got {level!r}")
+        if level not in INVENTORY_LEVELS:
+            raise ValueError(f"Inventory.add: level must be one of {'|'.join(INVENTORY_LEVELS)}, got {level!r}")
         self.entries.append({"run": str(run), "path": str(path), "level": level, "reason": reason})
 
     def extend(self, other: Inventory) -> None:
@@ -233,6 +240,7 @@ def _frame(runs: list[_Run], kind: str) -> pd.DataFrame:
 def _base_meta(run_id: str, path: Path, source: str) -> dict[str, Any]:
     meta: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
     meta.update(run=run_id, path=str(path), source=source, status="done", included=True, reason="", config={}, versions={})
+    meta.setdefault("command", None)
     return meta
 
 
@@ -372,9 +380,13 @@ def _load_zoo_dir(
     meta["variant"] = variant or algo
     if seed is None:
         seed_val = args.get("seed")
-        if seed_val is None and match:
-            seed_val = int(match.group("n"))
-        seed = int(seed_val) if seed_val is not None else -1
+        try:
+            seed = _as_int(seed_val, "seed") if seed_val is not None else None
+        except ValueError as exc:
+            inventory.add(rid, config_dir / "args.yml" if config_dir else run_dir, "warning", f"args.yml: {exc}; seed unknown")
+            seed = None
+        if seed is None:
+            seed = int(match.group("n")) if match else -1
     meta["seed"] = int(seed)
     meta["config"] = config
     if "n_timesteps" in config:
@@ -493,14 +505,14 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
         _fill_from_path(meta, run_dir)
         return _Run(meta)
     _fill_from_path(meta, run_dir)
-    for key in ("task", "variant", "factor", "algo", "status", "wall_time_s", "env_steps_per_s", "n_timesteps"):
-        if info.get(key) is not None:
-            meta[key] = info[key]
-    if info.get("seed") is not None:
-        meta["seed"] = int(info["seed"])
-    meta["versions"] = info.get("versions") or {}
-    meta["suite"] = info.get("suite")
-    meta["git_commit"] = info.get("git_commit")
+    try:
+        _run_json_fields(info, meta)
+    except ValueError as exc:
+        reason = f"malformed run.json: {exc}"
+        meta.update(included=False, reason=reason, status="unknown")
+        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        return _Run(meta)
+    meta["command"] = _read_command(run_dir)
     status = str(meta.get("status") or "unknown")
     meta["status"] = status
 
@@ -551,6 +563,61 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
         evals = None
     meta["env_id"] = meta["env_id"] or meta["task"]
     return _Run(meta, evals, episodes)
+
+
+def _as_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"field {key!r} = {value!r} is not an integer")
+    try:
+        f = float(value)
+    except ValueError:
+        raise ValueError(f"field {key!r} = {value!r} is not an integer") from None
+    if not np.isfinite(f) or f != int(f):
+        raise ValueError(f"field {key!r} = {value!r} is not an integer")
+    return int(f)
+
+
+def _as_float(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"field {key!r} = {value!r} is not a number")
+    return float(value)
+
+
+def _run_json_fields(info: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Copy the fields of a runner ``run.json`` into ``meta``, checking their types.
+
+    :raises ValueError: naming the first malformed field.
+    """
+    for key in ("task", "variant", "factor", "algo", "status", "suite", "git_commit"):
+        value = info.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"field {key!r} = {value!r} is not a string")
+    for key in ("task", "variant", "factor", "algo", "status"):
+        if info.get(key) is not None:
+            meta[key] = info[key]
+    for key in ("wall_time_s", "env_steps_per_s"):
+        if info.get(key) is not None:
+            meta[key] = _as_float(info[key], key)
+    if info.get("n_timesteps") is not None:
+        meta["n_timesteps"] = _as_int(info["n_timesteps"], "n_timesteps")
+    if info.get("seed") is not None:
+        meta["seed"] = _as_int(info["seed"], "seed")
+    versions = info.get("versions") or {}
+    if not isinstance(versions, dict):
+        raise ValueError(f"field 'versions' = {versions!r} is not an object")
+    meta["versions"] = versions
+    meta["suite"] = info.get("suite")
+    meta["git_commit"] = info.get("git_commit")
+
+
+def _read_command(run_dir: Path) -> Optional[str]:
+    """The runner's ``command.txt`` (one command line), or None."""
+    p = run_dir / "command.txt"
+    try:
+        text = p.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None
 
 
 def _fill_from_path(meta: dict[str, Any], run_dir: Path) -> None:
@@ -636,10 +703,15 @@ def _load_curve_file(path: Path, step: int, start: int, variant: Optional[str], 
     if path.name.endswith("monitor.csv"):
         return None
     m = _CURVE_RE.match(path.stem)
-    if m is None:
-        if path.suffix == ".npy":
-            inventory.add(str(path), path, "excluded", "curve file name is not [<algo>_]<task>_<seed>.npy: ignored")
-        return None  # other csv files (summaries, progress logs) are not curves
+    if m is None or not _ENV_ID_RE.match(m.group("task")):
+        # not a run: summaries, progress logs, `<word>_<digits>.csv` files... listed, never counted
+        inventory.add(
+            str(path),
+            path,
+            "skipped",
+            "not a run: curve files are named [<algo>_]<Env>-v<N>_<seed>.npy|.csv (e.g. TD3_HalfCheetah-v1_3.npy)",
+        )
+        return None
     rid = str(path)
     meta = _base_meta(rid, path, "curves")
     meta.update(task=m.group("task"), variant=variant or m.group("algo") or "curves", seed=int(m.group("seed")))
@@ -684,31 +756,22 @@ def load_runs(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     inventory = Inventory()
-    loaded: list[_Run] = []
+    candidates: list[tuple[str, Path]] = []
     for p in paths:
         root = Path(p)
         if not root.exists():
             raise ValueError(f"load_runs: path does not exist: {root}")
-        if root.is_file():
-            run = _load_curve_file(root, curve_step, curve_start, None, inventory)
+        candidates.extend(_discover(root))
+    loaded: list[_Run] = []
+    for kind, path in _unique_candidates(candidates, inventory):
+        if kind == "runner":
+            loaded.append(_load_runner_run(path, inventory))
+        elif kind == "zoo":
+            loaded.append(_load_zoo_dir(path, None, None, None, None, inventory))
+        else:
+            run = _load_curve_file(path, curve_step, curve_start, None, inventory)
             if run is not None:
                 loaded.append(run)
-            continue
-        for dirpath_s, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            dirpath = Path(dirpath_s)
-            if "run.json" in filenames:
-                loaded.append(_load_runner_run(dirpath, inventory))
-                dirnames[:] = []
-            elif _is_zoo_dir(dirpath, dirnames, filenames):
-                loaded.append(_load_zoo_dir(dirpath, None, None, None, None, inventory))
-                dirnames[:] = []
-            else:
-                for fn in sorted(filenames):
-                    if fn.endswith((".npy", ".csv")):
-                        run = _load_curve_file(dirpath / fn, curve_step, curve_start, None, inventory)
-                        if run is not None:
-                            loaded.append(run)
     if not loaded:
         inventory.add("-", ", ".join(str(p) for p in paths), "info", "no run found")
     evals = _frame([r for r in loaded if r.meta["included"]], "evals")
@@ -716,6 +779,49 @@ def load_runs(
     runs = pd.DataFrame([r.meta for r in loaded], columns=RUN_COLUMNS)
     _check_duplicate_runs(runs, inventory)
     return LoadResult(evals=evals, episodes=episodes, runs=runs, inventory=inventory)
+
+
+def _discover(root: Path) -> list[tuple[str, Path]]:
+    """Candidate runs under ``root``: ``("runner" | "zoo" | "curve", path)`` in a stable (sorted) order."""
+    if root.is_file():
+        if root.name == "run.json":
+            return [("runner", root.parent)]
+        if root.name == "evaluations.npz":
+            return [("zoo", root.parent)]
+        return [("curve", root)]
+    out: list[tuple[str, Path]] = []
+    for dirpath_s, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        dirpath = Path(dirpath_s)
+        if "run.json" in filenames:
+            out.append(("runner", dirpath))
+            dirnames[:] = []
+        elif _is_zoo_dir(dirpath, dirnames, filenames):
+            out.append(("zoo", dirpath))
+            dirnames[:] = []
+        else:
+            out.extend(("curve", dirpath / fn) for fn in sorted(filenames) if fn.endswith((".npy", ".csv")))
+    return out
+
+
+def _unique_candidates(candidates: list[tuple[str, Path]], inventory: Inventory) -> list[tuple[str, Path]]:
+    """Drop candidates given more than once: the same folder or file twice, or one inside another candidate (a
+    file inside a folder that was given too, the zoo log folder inside a runner folder): the outer one is kept."""
+    resolved = [p.resolve() for _, p in candidates]
+    all_paths = set(resolved)
+    seen: dict[Path, Path] = {}
+    out = []
+    for (kind, path), r in zip(candidates, resolved):
+        outer = next((q for q in r.parents if q in all_paths), None)
+        if outer is not None:
+            inventory.add(str(path), path, "info", f"given more than once (inside {outer}): loaded once")
+            continue
+        if r in seen:
+            inventory.add(str(path), path, "info", f"given more than once (as {seen[r]}): loaded once")
+            continue
+        seen[r] = path
+        out.append((kind, path))
+    return out
 
 
 def _check_duplicate_runs(runs: pd.DataFrame, inventory: Inventory) -> None:

@@ -743,6 +743,37 @@ def _settings_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
+INVENTORY_COLUMNS = ["run", "path", "task", "variant", "seed", "status", "level", "reason"]
+
+
+def inventory_frame(a: Analysis) -> pd.DataFrame:
+    """Every run found (one row each: level ``counted`` or ``excluded`` with the reason), then every handled
+    problem (``warning``), file that is not a run (``skipped``) and duplicate input (``info``): ``inventory.csv``."""
+    runs = a.loaded.runs
+    inv = a.loaded.inventory.to_frame()
+    excluded_msgs = inv[inv["level"] == "excluded"].groupby("run")["reason"].agg("; ".join).to_dict()
+    rows = []
+    for r in runs.itertuples(index=False):
+        used = bool(r.included)
+        rows.append(
+            {
+                "run": r.run,
+                "path": r.path,
+                "task": r.task,
+                "variant": r.variant,
+                "seed": r.seed,
+                "status": r.status,
+                "level": "counted" if used else "excluded",
+                "reason": "" if used else excluded_msgs.get(r.run, r.reason),
+            }
+        )
+    known = set(runs["run"])
+    for e in a.loaded.inventory.entries:
+        if e["level"] != "excluded" or e["run"] not in known:
+            rows.append({"run": e["run"], "path": e["path"], "level": e["level"], "reason": e["reason"]})
+    return pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
+
+
 def _inventory_tables(a: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = a.loaded.runs
     inv = a.loaded.inventory.to_frame()
@@ -768,6 +799,11 @@ def _inventory_tables(a: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
                 ),
             },
             {"what": "warnings (handled, run kept)", "count": int((inv["level"] == "warning").sum()) if len(inv) else 0},
+            {"what": "files skipped (not runs)", "count": int((inv["level"] == "skipped").sum()) if len(inv) else 0},
+            {
+                "what": "inputs given more than once (loaded once)",
+                "count": int(inv["reason"].str.startswith("given more than once").sum()) if len(inv) else 0,
+            },
             {"what": "training episodes (monitor files)", "count": len(a.loaded.episodes)},
         ]
     )
@@ -798,7 +834,7 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     b.append(_Block("h2", "Inventory"))
     b.append(_Block("table", counts))
     if len(inv):
-        b.append(_Block("table", inv, "Excluded runs and handled problems"))
+        b.append(_Block("table", inv, "Excluded runs, handled problems, skipped files (inventory.csv lists every run)"))
     b.append(_Block("h2", "Per task and variant (summary.csv)"))
     b.append(
         _Block(
@@ -918,7 +954,7 @@ def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
         figures = _figures(a, out / "figures") if a.settings.figures else []
     with timer.stage("write"):
         a.summary.to_csv(out / "summary.csv", index=False)
-        a.loaded.inventory.to_frame().to_csv(out / "inventory.csv", index=False)
+        inventory_frame(a).to_csv(out / "inventory.csv", index=False)
         a.aggregates.to_csv(out / "aggregates.csv", index=False)
         a.poi.to_csv(out / "poi.csv", index=False)
         a.run_scores.to_csv(out / "run_scores.csv", index=False)
