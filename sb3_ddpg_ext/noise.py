@@ -50,6 +50,7 @@ pink), ``mean`` and ``dtype`` (all).
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 from typing import Any, Optional, Union
 
@@ -402,6 +403,11 @@ class OrnsteinUhlenbeckActionNoise(_SeededActionNoise):
         )
 
 
+#: Largest log of (sum of the squared amplitudes) for which :func:`colored_noise_sequences` uses the plain amplitudes
+#: ``f^(-beta/2)``; float64 overflows at ``log(max) = 709.78``, the margin covers the Gaussian factors and ``irfft``.
+_DIRECT_LOG_LIMIT = 600.0
+
+
 def colored_noise_sequences(
     beta: float, seq_len: int, n_sequences: int, rng: np.random.Generator, fmin: float = 0.0
 ) -> np.ndarray:
@@ -412,17 +418,35 @@ def colored_noise_sequences(
     ``seq_len``) the Nyquist term real only and scaled by ``sqrt(2)``; ``irfft``; divided by the exact theoretical
     standard deviation of the result (DC and Nyquist terms included), so every sample is ``N(0, 1)``.
 
-    :param beta: spectral exponent (0 white, 1 pink, 2 red / brown)
+    Large ``beta``: the largest amplitude, ``cutoff^(-beta/2)``, is ``seq_len^(beta/2)`` without ``fmin``; its square
+    (in the standard deviation) overflows float64 from ``beta ~ 102`` at ``seq_len = 1000`` (the standard deviation
+    becomes ``inf``: all-zero output) and the amplitude itself from ``beta ~ 205`` (``inf * 0`` in ``irfft``: NaN).
+    Since the output does not depend on a common factor of the amplitudes, they are then computed relative to the
+    largest one, in log space, ``exp(-beta/2 * (log f - log cutoff))`` in ``(0, 1]``: this works for every finite
+    ``beta >= 0`` (as ``beta -> inf`` the sequences tend to a constant plus a random-phase sinusoid of period
+    ``seq_len``). The relative form is used only when ``beta * log(1/cutoff) + log(4 * n_bins)`` exceeds
+    :data:`_DIRECT_LOG_LIMIT` (600, float64 overflows at 709.78), so for the usual exponents (``beta <= 2``, any
+    practical ``seq_len``) the amplitudes, and the output, are exactly the plain ``f^(-beta/2)`` ones.
+
+    :param beta: spectral exponent, any finite number >= 0 (0 white, 1 pink, 2 red / brown)
     :param seq_len: length of each sequence (>= 1)
     :param n_sequences: number of independent sequences
     :param rng: random generator
     :param fmin: low-frequency cutoff in cycles per step, in [0, 0.5]
     :return: array of shape ``(n_sequences, seq_len)``
     """
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, numbers.Real) or not (np.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite float >= 0, got beta={beta!r}")
     f = np.fft.rfftfreq(seq_len)
     cutoff = max(fmin, 1.0 / seq_len)
     f = np.maximum(f, cutoff)
-    amp = f ** (-beta / 2.0)
+    if float(beta) * math.log(1.0 / cutoff) + math.log(4.0 * f.size) <= _DIRECT_LOG_LIMIT:
+        amp = f ** (-beta / 2.0)
+    else:
+        # relative to the largest amplitude (at the cutoff), in log space: no overflow; tiny ones underflow to 0
+        # (an exponent of -inf for a huge beta included)
+        with np.errstate(over="ignore", under="ignore"):
+            amp = np.exp(-(float(beta) / 2.0) * (np.log(f) - math.log(cutoff)))
     real = rng.standard_normal((n_sequences, f.size)) * amp
     imag = rng.standard_normal((n_sequences, f.size)) * amp
     # Time-domain variance of each bin, in units of amp^2 / seq_len^2: 4 for a complex bin (2 Re(S e^{i phi})),
@@ -449,7 +473,8 @@ class ColoredActionNoise(_SeededActionNoise):
     and when ``seq_len`` steps have been used. ``seq_len`` should be the episode length.
     Independent per env under ``VectorizedActionNoise`` (see module docstring), unlike the reference integration.
 
-    :param beta: spectral exponent, 0 (white) <= beta (1 pink, 2 red / brown)
+    :param beta: spectral exponent, any finite beta >= 0 (0 white, 1 pink, 2 red / brown; large values work, see
+        :func:`colored_noise_sequences`)
     :param sigma: scale, scalar or per-dimension array, >= 0
     :param seq_len: length of a generated sequence (int >= 1), ideally the episode length
     :param action_dim: number of action dimensions (int >= 1)

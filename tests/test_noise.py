@@ -318,6 +318,86 @@ def test_colored_new_sequence_after_reset():
     assert not np.allclose(long_run[:50], long_run[50:])
 
 
+def reference_colored_noise_sequences(
+    beta: float, seq_len: int, n_sequences: int, rng: np.random.Generator, fmin: float = 0.0
+) -> np.ndarray:
+    """Frozen copy of ``colored_noise_sequences`` before the large-beta fix (plain ``f^(-beta/2)`` amplitudes)."""
+    f = np.fft.rfftfreq(seq_len)
+    cutoff = max(fmin, 1.0 / seq_len)
+    f = np.maximum(f, cutoff)
+    amp = f ** (-beta / 2.0)
+    real = rng.standard_normal((n_sequences, f.size)) * amp
+    imag = rng.standard_normal((n_sequences, f.size)) * amp
+    weights = np.full(f.size, 4.0)
+    real[:, 0] *= np.sqrt(2.0)
+    imag[:, 0] = 0.0
+    weights[0] = 2.0
+    if seq_len % 2 == 0 and seq_len > 1:
+        real[:, -1] *= np.sqrt(2.0)
+        imag[:, -1] = 0.0
+        weights[-1] = 2.0
+    std = np.sqrt(np.sum(weights * amp**2)) / seq_len
+    return np.fft.irfft(real + 1j * imag, n=seq_len, axis=-1) / std
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 1.5, 2.0, 10.0, 80.0])
+def test_colored_sequences_bit_identical_to_plain_formula(beta: float):
+    """Up to the switch to relative amplitudes (beta ~ 86 at seq_len 1000, ~ 129 at seq_len 100) the output is bit
+    for bit the plain ``f^(-beta/2)`` one, so runs with the usual exponents (0..2, pink = 1) keep their numbers."""
+    for seq_len in (1, 2, 7, 100, 1000, 1001):
+        for fmin in (0.0, 0.01, 0.5):
+            seed = int(beta * 10) + seq_len
+            new = colored_noise_sequences(beta, seq_len, 3, np.random.default_rng(seed), fmin=fmin)
+            old = reference_colored_noise_sequences(beta, seq_len, 3, np.random.default_rng(seed), fmin=fmin)
+            np.testing.assert_array_equal(new, old, err_msg=f"seq_len={seq_len}, fmin={fmin}")
+    # the noise class: 500 steps = 3 sequences of 200 from the instance's generator (SeedSequence(5))
+    pink = rollout(PinkActionNoise(0.3, 200, 2, seed=5), 500)
+    ref_rng = np.random.default_rng(np.random.SeedSequence(5))
+    expected = np.concatenate([0.3 * reference_colored_noise_sequences(1.0, 200, 2, ref_rng).T for _ in range(3)])
+    np.testing.assert_array_equal(pink, expected[:500].astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("beta", "plain"),
+    [
+        (140.0, "finite"),  # relative amplitudes; the plain formula still works here: same numbers up to rounding
+        (200.0, "zero"),  # plain formula: the squared amplitude overflows, std = inf, all-zero output
+        (400.0, "nan"),  # plain formula: the amplitude itself overflows, NaN output
+        (1e6, "nan"),
+        (1e300, "nan"),
+    ],
+)
+def test_colored_sequences_large_beta(beta: float, plain: str):
+    """Large exponents give unit-variance sequences, not silent zeros or NaN; beta -> inf tends to a constant plus a
+    random-phase sinusoid of period seq_len (only the DC and the first frequency bin are left)."""
+    seq_len, n = 100, 20_000
+    with np.errstate(all="ignore"):
+        old = reference_colored_noise_sequences(beta, seq_len, 3, np.random.default_rng(0))
+    if plain == "zero":
+        assert np.all(old == 0)
+    elif plain == "nan":
+        assert np.all(np.isnan(old))
+    x = colored_noise_sequences(beta, seq_len, n, np.random.default_rng(0))
+    assert x.shape == (n, seq_len) and np.all(np.isfinite(x))
+    # each column: n i.i.d. N(0, 1) samples; SE of the variance = sqrt(2 / (n - 1))
+    np.testing.assert_array_less(np.abs(x.var(axis=0, ddof=1) - 1.0), N_SE * np.sqrt(2.0 / (n - 1)))
+    if plain == "finite":
+        new = colored_noise_sequences(beta, seq_len, 3, np.random.default_rng(0))
+        np.testing.assert_allclose(new, old, rtol=1e-9, atol=1e-12)
+    spectrum = np.abs(np.fft.rfft(x, axis=1))
+    # power beyond bin 1 relative to the total: 2^-beta-ish for bin 2 (f ratio 2), i.e. < 1e-20 from beta = 140 on
+    assert spectrum[:, 2:].max() < 1e-9 * spectrum[:, :2].max()
+    noise = ColoredActionNoise(beta, 0.3, seq_len, 2, seed=0)
+    values = rollout(noise, 2 * seq_len)
+    assert np.all(np.isfinite(values)) and np.all(values != 0)
+
+
+def test_make_action_noise_large_colored_beta():
+    noise = make_action_noise("colored_300_0.3", 2, seed=0, seq_len=1000)
+    values = rollout(noise, 1000)
+    assert np.all(np.isfinite(values)) and values.std() > 0.05
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Independence across envs (VectorizedActionNoise) and seeding
 # ----------------------------------------------------------------------------------------------------------------------
