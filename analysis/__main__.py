@@ -61,7 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--curve-step", type=_positive_int, default=5000, help="steps between points of 1-D curve arrays (default 5000)"
     )
+    r.add_argument(
+        "--smooth",
+        type=_positive_int,
+        default=1,
+        help="draw learning curves as a centred moving average over this many evaluations (default 1: raw; "
+        "metrics always use the raw returns)",
+    )
     r.add_argument("--no-figures", action="store_true", help="tables only")
+    r.add_argument(
+        "--no-zoo-export",
+        action="store_true",
+        help="do not write zoo/<variant>/<algo>/<task>_<seed>/evaluations.npz (for rl_zoo3.plots.all_plots)",
+    )
     m = sub.add_parser("random-scores", help="measure the return of a uniformly random policy")
     m.add_argument("envs", nargs="+")
     m.add_argument("--episodes", type=int, default=10)
@@ -86,6 +98,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             min_fraction=args.min_fraction,
             curve_step=args.curve_step,
             figures=not args.no_figures,
+            smooth=args.smooth,
+            zoo_export=not args.no_zoo_export,
         )
         try:
             a = build_report(args.runs, args.out, settings)

@@ -12,18 +12,40 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 _LINESTYLES = ["-", "--", ":", "-."]
+_PALETTE_SIZE = 10
 
 
 def variant_styles(variants: Sequence[str]) -> dict[str, dict[str, object]]:
-    """Colour (seaborn ``colorblind`` palette) and line style for each variant; styles change every 10."""
-    palette = sns.color_palette("colorblind", 10)
-    return {v: {"color": palette[i % 10], "linestyle": _LINESTYLES[(i // 10) % 4]} for i, v in enumerate(variants)}
+    """Colour (seaborn ``colorblind`` palette, 10 distinct colours) and line style for each variant: past the
+    palette the colours repeat with the next line style, so up to 40 variants get distinct (colour, style) pairs."""
+    palette = sns.color_palette("colorblind", _PALETTE_SIZE)
+    return {
+        v: {"color": palette[i % _PALETTE_SIZE], "linestyle": _LINESTYLES[(i // _PALETTE_SIZE) % len(_LINESTYLES)]}
+        for i, v in enumerate(variants)
+    }
+
+
+def smooth_values(values: Sequence[float], window: int) -> np.ndarray:
+    """Centred moving average over ``window`` points (shorter at the ends); ``window = 1`` returns the values."""
+    y = pd.Series(np.asarray(values, dtype=float))
+    return y.to_numpy() if window <= 1 else y.rolling(window, center=True, min_periods=1).mean().to_numpy()
+
+
+def format_steps(x: float, _pos: object = None) -> str:
+    """Step tick label in k / M: 250000 -> ``250k``, 1500000 -> ``1.5M``."""
+    a = abs(x)
+    if a >= 1e6:
+        return f"{x / 1e6:g}M"
+    if a >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
@@ -44,16 +66,24 @@ def save(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
 
 
 def _fmt_steps(ax: plt.Axes) -> None:
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3), useMathText=True)
+    ax.xaxis.set_major_formatter(FuncFormatter(format_steps))
 
 
-def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 4, confidence: float = 0.95) -> Figure:
+def _n_label(counts: Sequence[int]) -> str:
+    lo, hi = min(counts), max(counts)
+    return f"n={lo}" if lo == hi else f"n={lo}-{hi}"
+
+
+def learning_curves(
+    curves: pd.DataFrame, variants: Sequence[str], ncols: int = 4, confidence: float = 0.95, smooth: int = 1
+) -> Figure:
     """One panel per task, one line per variant: seed-mean evaluation return with its bootstrap CI band.
 
     :param curves: columns ``task, variant, timesteps, mean, low, high, n_runs``.
-    :param variants: variants in legend order.
+    :param variants: variants in legend order (the legend gives each one's number of runs per task).
     :param ncols: panels per row.
     :param confidence: coverage of the bands (for the title).
+    :param smooth: centred moving average over this many evaluations (mean and band), 1 = none.
     """
     tasks = sorted(curves["task"].unique())
     styles = variant_styles(variants)
@@ -68,9 +98,11 @@ def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 
             if vdf.empty:
                 continue
             n = int(vdf["n_runs"].iloc[0])
-            ax.plot(vdf["timesteps"], vdf["mean"], label=v, lw=1.4, **styles[v])  # type: ignore[arg-type]
+            x = vdf["timesteps"].to_numpy()
+            ax.plot(x, smooth_values(vdf["mean"], smooth), label=v, lw=1.4, **styles[v])  # type: ignore[arg-type]
             if n > 1:
-                ax.fill_between(vdf["timesteps"], vdf["low"], vdf["high"], color=styles[v]["color"], alpha=0.2, lw=0)
+                low, high = smooth_values(vdf["low"], smooth), smooth_values(vdf["high"], smooth)
+                ax.fill_between(x, low, high, color=styles[v]["color"], alpha=0.2, lw=0)
         ax.set_title(task, fontsize=10)
         ax.set_xlabel("environment steps", fontsize=9)
         ax.set_ylabel("evaluation return", fontsize=9)
@@ -80,12 +112,15 @@ def learning_curves(curves: pd.DataFrame, variants: Sequence[str], ncols: int = 
     for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], lw=2, **styles[v]) for v in variants]  # type: ignore[arg-type]
+    n_runs = curves.groupby("variant")["n_runs"].agg(list).to_dict()
+    labels = [f"{v} ({_n_label(n_runs[v])})" if v in n_runs else v for v in variants]
     ncol = min(max(1, len(variants)), 4)
     legend_h = (0.25 * math.ceil(len(variants) / ncol) + 0.15) / fig.get_figheight()
-    fig.legend(handles, list(variants), loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False, fontsize=9)
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False, fontsize=9)
     fig.tight_layout(rect=(0, legend_h, 1, 1 - 0.35 / fig.get_figheight()))
     fig.suptitle(
-        f"Learning curves: mean over seeds, shaded {confidence:.0%} bootstrap CI",
+        f"Learning curves: mean over seeds, shaded {confidence:.0%} bootstrap CI"
+        + (f", moving average over {smooth} evaluations" if smooth > 1 else ""),
         fontsize=11,
         y=1 - 0.08 / fig.get_figheight(),
     )
@@ -212,10 +247,12 @@ def placeholder(message: str) -> Figure:
 
 __all__ = [
     "band_curves",
+    "format_steps",
     "interval_plot",
     "learning_curves",
     "placeholder",
     "probability_of_improvement",
     "save",
+    "smooth_values",
     "variant_styles",
 ]

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import pandas as pd
 
-from analysis import plots
+from analysis import export, plots
 from analysis.align import align_runs, check_lengths
 from analysis.load import LoadResult, PathLike, load_runs
 from analysis.metrics import (
@@ -83,6 +83,9 @@ class ReportSettings:
     :param n_curve_points: points of the sample-efficiency curves.
     :param n_taus: thresholds of the performance profiles.
     :param figures: draw figures (disable for metric-only use).
+    :param smooth: learning curves are drawn as a centred moving average over this many evaluations (1 = raw);
+        only the figure (and the ``mean_smoothed`` column of ``curves.csv``): every metric uses the raw returns.
+    :param zoo_export: write ``zoo/<variant>/<algo>/<task>_<seed>/evaluations.npz`` for the zoo's ``all_plots``.
     """
 
     reps: int = 2000
@@ -95,6 +98,8 @@ class ReportSettings:
     n_curve_points: int = 50
     n_taus: int = 81
     figures: bool = True
+    smooth: int = 1
+    zoo_export: bool = True
 
     def __post_init__(self) -> None:
         if self.reps < 1:
@@ -103,6 +108,12 @@ class ReportSettings:
             raise ValueError(f"ReportSettings: confidence must be in (0, 1), got {self.confidence}")
         if self.final_k < 1:
             raise ValueError(f"ReportSettings: final_k must be >= 1, got {self.final_k}")
+        if self.curve_step < 1:
+            raise ValueError(f"ReportSettings: curve_step must be >= 1, got {self.curve_step}")
+        if self.smooth < 1:
+            raise ValueError(f"ReportSettings: smooth must be >= 1 (evaluations), got {self.smooth}")
+        if not 0 < self.min_fraction <= 1:
+            raise ValueError(f"ReportSettings: min_fraction must be in (0, 1], got {self.min_fraction}")
         if self.n_curve_points < 2 or self.n_taus < 2:
             raise ValueError(f"ReportSettings: n_curve_points/n_taus must be >= 2, got {self.n_curve_points}/{self.n_taus}")
 
@@ -386,6 +397,10 @@ def _per_task(
         if curve_frames
         else pd.DataFrame(columns=["task", "variant", "timesteps", "mean", "low", "high", "n_runs"])
     )
+    if settings.smooth > 1 and len(curves):
+        curves["mean_smoothed"] = curves.groupby(["task", "variant"], sort=False)["mean"].transform(
+            lambda m: plots.smooth_values(m, settings.smooth)
+        )
     run_scores = pd.DataFrame(score_rows, columns=["task", "variant", "run", "seed", "final", "final_norm", "auc"])
     return summary, curves, run_scores
 
@@ -628,8 +643,11 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
     add(
         "learning_curves",
         "Learning curves",
-        f"Evaluation return vs environment steps, mean over seeds with {conf} bootstrap band (no band for single runs).",
-        lambda: plots.learning_curves(a.curves, variants, confidence=a.settings.confidence),
+        f"Evaluation return vs environment steps, mean over seeds with {conf} bootstrap band (no band for single runs); "
+        "n = runs per task in the legend"
+        + (f"; centred moving average over {a.settings.smooth} evaluations" if a.settings.smooth > 1 else "")
+        + ". Data: curves.csv.",
+        lambda: plots.learning_curves(a.curves, variants, confidence=a.settings.confidence, smooth=a.settings.smooth),
         None if len(a.curves) else "no evaluation data",
     )
     norm_msg = None if len(a.aggregates) else "no normalised scores (no task with random/reference scores)"
@@ -705,6 +723,98 @@ def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]
         None if len(a.sample_efficiency) else "no normalised curves",
     )
     return out
+
+
+def final_scores_table(a: Analysis) -> pd.DataFrame:
+    """Per task and variant: final return and normalised final score with their CIs (``point [low, high]``)."""
+    sm = a.summary[a.summary["n_runs"] > 0]
+    return pd.DataFrame(
+        {
+            "task": sm["task"],
+            "variant": sm["variant"],
+            "n_runs": sm["n_runs"].astype(int),
+            "final return": [export.fmt_ci(*r) for r in zip(sm["final_mean"], sm["final_ci_low"], sm["final_ci_high"])],
+            "normalised": [
+                export.fmt_ci(*r) for r in zip(sm["final_norm_mean"], sm["final_norm_ci_low"], sm["final_norm_ci_high"])
+            ],
+            "few runs": sm["few_runs"].map(lambda f: "yes" if f else ""),
+        }
+    ).reset_index(drop=True)
+
+
+def aggregates_table(a: Analysis) -> pd.DataFrame:
+    """One row per variant, one column per aggregate metric (``point [low, high]``)."""
+    rows = []
+    for v, vdf in a.aggregates.groupby("variant", sort=False):
+        m = vdf.set_index("metric")
+        row: dict[str, Any] = {
+            "variant": v,
+            "n_tasks": int(m["n_tasks"].iloc[0]),
+            "min runs/task": int(m["min_runs_per_task"].iloc[0]),
+        }
+        for name in AGGREGATES:
+            row[name] = export.fmt_ci(m.loc[name, "point"], m.loc[name, "low"], m.loc[name, "high"])
+        row["few runs"] = "yes" if bool(m["few_runs"].iloc[0]) else ""
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["variant", "n_tasks", "min runs/task", *AGGREGATES, "few runs"])
+
+
+def poi_table(a: Analysis) -> pd.DataFrame:
+    """Probability of improvement over the baseline (``point [low, high]``)."""
+    return pd.DataFrame(
+        {
+            "variant": a.poi["variant"],
+            "P(variant > baseline)": [export.fmt_ci(*r) for r in zip(a.poi["point"], a.poi["low"], a.poi["high"])],
+            "baseline": a.poi["baseline"],
+            "n_tasks": a.poi["n_tasks"],
+            "min runs/task": a.poi["min_runs_per_task"],
+            "few runs": a.poi["few_runs"].map(lambda f: "yes" if f else ""),
+        }
+    )
+
+
+def latex_tables(a: Analysis) -> str:
+    """``tables.tex``: the per-task final scores, aggregate metrics and probability of improvement (booktabs)."""
+    conf = f"{a.settings.confidence:.0%}"
+    k = a.settings.final_k
+    parts = [
+        "% Generated by python -m analysis report; needs \\usepackage{booktabs}\n",
+        export.latex_table(
+            final_scores_table(a),
+            f"Final return (mean of the last {k} evaluations) per task, mean over runs with {conf} bootstrap CI, "
+            "raw and normalised ((return - random) / (reference - random)).",
+            "tab:final-scores",
+        ),
+    ]
+    if len(a.aggregates):
+        parts.append(
+            export.latex_table(
+                aggregates_table(a),
+                f"Aggregate final normalised score with {conf} stratified-bootstrap CIs (as in rliable: median and mean "
+                "over tasks of per-task means, IQM of all runs pooled; optimality gap: lower is better).",
+                "tab:aggregates",
+            )
+        )
+    if len(a.poi):
+        parts.append(
+            export.latex_table(poi_table(a), f"Probability of improvement over {a.baseline} with {conf} CIs.", "tab:poi")
+        )
+    return "\n".join(parts)
+
+
+def _report_options(s: ReportSettings) -> dict[str, object]:
+    return {
+        "--reps": s.reps,
+        "--confidence": s.confidence,
+        "--seed": s.seed,
+        "--final-k": s.final_k,
+        "--baseline": s.baseline,
+        "--min-fraction": s.min_fraction,
+        "--curve-step": s.curve_step,
+        "--smooth": s.smooth if s.smooth > 1 else None,
+        "--no-figures": not s.figures,
+        "--no-zoo-export": not s.zoo_export,
+    }
 
 
 def _versions_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -810,7 +920,7 @@ def _inventory_tables(a: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
     return counts, inv
 
 
-def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: Path) -> list[_Block]:
+def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: Path, zoo_cmd: str = "") -> list[_Block]:
     s = a.settings
     b: list[_Block] = [_Block("h1", "DDPG benchmark report")]
     b.append(_Block("p", f"Inputs: {', '.join(a.inputs)}. Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}."))
@@ -830,11 +940,50 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     )
     for note in a.notes:
         b.append(_Block("p", "Note: " + note))
+    b.append(_Block("h2", "How to reproduce"))
+    b.append(
+        _Block(
+            "p",
+            "Runs: the command of each variant below, from the repository root at the code commit listed, with {task} "
+            "and {seed} replaced by each task and seed listed (taken from the runner's command.txt; zoo logs and curve "
+            "files record none). Package versions of the runs: see 'Package versions of the runs'.",
+        )
+    )
+    b.append(_Block("table", export.run_commands(a.loaded.runs[a.loaded.runs["included"].astype(bool)]), "Run commands"))
+    b.append(_Block("table", export.code_commits(a.loaded.runs), "Code commits of the runs (run.json git_commit)"))
+    b.append(
+        _Block(
+            "pre",
+            "# this report (analysis code "
+            + export.analysis_commit()
+            + ")\n"
+            + export.report_command(a.inputs, out, _report_options(s)),
+        )
+    )
+    if zoo_cmd:
+        b.append(
+            _Block(
+                "p",
+                "The zoo's own plotting: the runs' evaluations are laid out one experiment folder per variant "
+                "(zoo/<variant>/<algo>/<task>_<seed>/evaluations.npz, list in zoo/exported.csv); rl_zoo3's all_plots "
+                "groups the seeds of each variant with:",
+            )
+        )
+        b.append(_Block("pre", zoo_cmd))
     counts, inv = _inventory_tables(a)
     b.append(_Block("h2", "Inventory"))
     b.append(_Block("table", counts))
     if len(inv):
         b.append(_Block("table", inv, "Excluded runs, handled problems, skipped files (inventory.csv lists every run)"))
+    b.append(_Block("h2", "Final scores per task"))
+    b.append(
+        _Block(
+            "table",
+            final_scores_table(a),
+            f"Mean over runs of the final return (last {s.final_k} evaluations) [{s.confidence:.0%} bootstrap CI], raw "
+            "and normalised; empty CI: a single run. LaTeX: tables.tex.",
+        )
+    )
     b.append(_Block("h2", "Per task and variant (summary.csv)"))
     b.append(
         _Block(
@@ -846,10 +995,10 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     )
     if len(a.aggregates):
         b.append(_Block("h2", "Aggregate metrics (final normalised score)"))
-        b.append(_Block("table", a.aggregates))
+        b.append(_Block("table", aggregates_table(a), "point [CI]; data: aggregates.csv"))
     if len(a.poi):
         b.append(_Block("h2", f"Probability of improvement over {a.baseline}"))
-        b.append(_Block("table", a.poi))
+        b.append(_Block("table", poi_table(a), "point [CI]; data: poi.csv"))
     b.append(_Block("h2", "Figures"))
     for title, caption, paths in figures:
         b.append(_Block("figure", paths, f"{title}: {caption}"))
@@ -901,6 +1050,8 @@ def _render_md(blocks: list[_Block], out: Path) -> str:
             if bl.caption:
                 parts.append(f"_{bl.caption}_\n")
             parts.append(_md_table(bl.content))
+        elif bl.kind == "pre":
+            parts.append("```\n" + str(bl.content) + "\n```\n")
         elif bl.kind == "figure":
             png = bl.content["png"].relative_to(out)
             svg = bl.content["svg"].relative_to(out)
@@ -931,6 +1082,8 @@ def _render_html(blocks: list[_Block]) -> str:
             parts.append(
                 _fmt_table(bl.content).to_html(index=False, escape=True, border=0) if len(bl.content) else "<p>(empty)</p>"
             )
+        elif bl.kind == "pre":
+            parts.append(f"<pre>{html.escape(str(bl.content))}</pre>")
         elif bl.kind == "figure":
             data = base64.b64encode(bl.content["png"].read_bytes()).decode("ascii")
             parts.append(
@@ -943,7 +1096,9 @@ def _render_html(blocks: list[_Block]) -> str:
 
 def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
     """Draw the figures and write ``report.md``, ``report.html``, ``summary.csv``, ``inventory.csv``,
-    ``aggregates.csv``, ``poi.csv``, ``run_scores.csv`` and ``figures/*.png|svg`` into ``out``.
+    ``aggregates.csv``, ``poi.csv``, ``run_scores.csv``, the figures' data (``curves.csv``, ``profiles.csv``,
+    ``sample_efficiency.csv``), ``tables.tex`` (booktabs), ``commands.csv``, ``zoo/`` (the layout of
+    :func:`analysis.export.export_zoo_layout`) and ``figures/*.png|svg`` into ``out``.
 
     :return: paths of the main outputs.
     """
@@ -959,7 +1114,19 @@ def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
         a.poi.to_csv(out / "poi.csv", index=False)
         a.run_scores.to_csv(out / "run_scores.csv", index=False)
         a.normalisation.to_csv(out / "normalisation.csv", index=False)
-        blocks = _blocks(a, figures, out)
+        # the data of every figure (the ablation figures show rows of aggregates.csv)
+        a.curves.to_csv(out / "curves.csv", index=False)
+        a.profiles.to_csv(out / "profiles.csv", index=False)
+        a.sample_efficiency.rename(columns={"x": a.sample_efficiency_x}).to_csv(out / "sample_efficiency.csv", index=False)
+        (out / "tables.tex").write_text(latex_tables(a), encoding="utf-8")
+        export.run_commands(a.loaded.runs[a.loaded.runs["included"].astype(bool)]).to_csv(out / "commands.csv", index=False)
+        zoo_cmd = ""
+        if a.settings.zoo_export:
+            zoo = export.export_zoo_layout(a.loaded.runs, out / "zoo")
+            zoo_cmd = export.zoo_plot_command(zoo, out / "zoo")
+            if zoo_cmd:
+                zoo.to_csv(out / "zoo" / "exported.csv", index=False)
+        blocks = _blocks(a, figures, out, zoo_cmd)
         (out / "report.md").write_text(_render_md(blocks, out), encoding="utf-8")
         (out / "report.html").write_text(_render_html(blocks), encoding="utf-8")
     return {"md": out / "report.md", "html": out / "report.html", "summary": out / "summary.csv", "figures": out / "figures"}

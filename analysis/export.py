@@ -1,0 +1,255 @@
+"""What a report hands on: how to reproduce it, LaTeX tables, and a folder the zoo's own plotting reads.
+
+* :func:`run_commands`: one command per variant (per task where the commands differ by more than the task) with
+  ``{task}`` and ``{seed}`` as parameters, from the runner's ``command.txt``;
+* :func:`code_commits` / :func:`analysis_commit`: the code commit(s) the runs and the analysis were made with;
+* :func:`latex_table`: a booktabs ``tabular`` (no jinja2 needed);
+* :func:`export_zoo_layout`: ``<out>/<variant>/<algo>/<task>_<seed>/evaluations.npz``, the layout
+  ``python -m rl_zoo3.plots.all_plots -a <algo> -e <task> -f <out>/<variant> ... -l <variant> ...`` groups per variant
+  (``all_plots`` takes ``<exp_folder>/<algo>/`` and every sub-folder whose name contains the env id as one trial
+  of that folder: given the runner's ``<variant>/seed_<s>/logs`` folders it sees one method per seed).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from analysis.load import PathLike
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Reproduction
+# ------------------------------------------------------------------------------------------------------------
+def command_template(command: str, task: str, seed: int) -> str:
+    """Replace the task and the seed of one run's command by ``{task}`` and ``{seed}``.
+
+    The seed is replaced where it is one (``--seed 3``, ``seed_3`` path components), the task wherever it appears as
+    a whole word (``--env Hopper-v5``, ``.../Hopper-v5/...``).
+
+    :param command: the command line (``command.txt``).
+    :param task: the run's task.
+    :param seed: the run's seed.
+    :return: the template.
+    """
+    out = re.sub(rf"(--seed[ =]){seed}(?![\w.-])", r"\g<1>{seed}", command)
+    out = re.sub(rf"(?<![\w.-])seed_{seed}(?![\w.-])", "seed_{seed}", out)
+    return re.sub(rf"(?<![\w.-]){re.escape(task)}(?![\w.-])", "{task}", out)
+
+
+def _ranges(seeds: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    s = sorted({int(x) for x in seeds})
+    parts, i = [], 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[j] + 1:
+            j += 1
+        parts.append(f"{s[i]}-{s[j]}" if j > i else f"{s[i]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def run_commands(runs: pd.DataFrame) -> pd.DataFrame:
+    """The commands that reproduce the runs: one row per variant whose runs share one template (``{task}``,
+    ``{seed}`` substituted), else one row per (variant, task) template.
+
+    :param runs: run table (columns ``variant, task, seed, command``); runs without a command are counted as such.
+    :return: columns ``variant, tasks, seeds, n_runs, command``.
+    """
+    cols = ["variant", "tasks", "seeds", "n_runs", "command"]
+    if runs.empty or "command" not in runs.columns:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for variant, vdf in runs.groupby("variant", sort=True, dropna=False):
+        templates: dict[str, list[tuple[str, int]]] = {}
+        for task, seed, cmd in zip(vdf["task"], vdf["seed"], vdf["command"]):
+            if not isinstance(cmd, str) or not cmd:
+                key = "(not recorded: zoo logs or curve files have no command.txt)"
+            else:
+                key = command_template(cmd, str(task), int(seed))
+            templates.setdefault(key, []).append((str(task), int(seed)))
+        for cmd, members in sorted(templates.items()):
+            tasks = sorted({t for t, _ in members})
+            rows.append(
+                {
+                    "variant": variant,
+                    "tasks": ", ".join(tasks),
+                    "seeds": _ranges([s for _, s in members]),
+                    "n_runs": len(members),
+                    "command": cmd,
+                }
+            )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def code_commits(runs: pd.DataFrame) -> pd.DataFrame:
+    """Code commits recorded by the runs (``run.json`` ``git_commit``) with their number of runs."""
+    if runs.empty or "git_commit" not in runs.columns:
+        return pd.DataFrame(columns=["git_commit", "n_runs"])
+    commits = runs["git_commit"].map(lambda c: c if isinstance(c, str) and c else "not recorded (zoo logs / curves)")
+    return commits.value_counts().rename_axis("git_commit").reset_index(name="n_runs").sort_values("git_commit")
+
+
+def analysis_commit() -> str:
+    """``git describe`` of the analysis code (commit, ``-dirty`` if it has uncommitted changes), or a reason."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unknown ({type(exc).__name__})"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown (not a git checkout)"
+
+
+def report_command(inputs: Sequence[str], out: PathLike, options: dict[str, object]) -> str:
+    """The ``python -m analysis report`` command line that rebuilds a report with these settings."""
+    argv = ["python", "-m", "analysis", "report", *inputs, "--out", str(out)]
+    for flag, value in options.items():
+        if value is None or value is False:
+            continue
+        argv += [flag] if value is True else [flag, str(value)]
+    return shlex.join(argv)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# LaTeX
+# ------------------------------------------------------------------------------------------------------------
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def fmt_ci(point: float, low: float, high: float, digits: int = 3) -> str:
+    """``"point [low, high]"`` with ``digits`` significant digits; no interval when it is undefined (NaN)."""
+
+    def f(x: float) -> str:
+        return f"{x:.0f}" if abs(x) >= 10 ** (digits - 1) else f"{x:.{digits}g}"
+
+    if pd.isna(point):
+        return ""
+    if pd.isna(low) or pd.isna(high):
+        return f(point)
+    return f"{f(point)} [{f(low)}, {f(high)}]"
+
+
+def latex_table(df: pd.DataFrame, caption: str, label: str) -> str:
+    """A booktabs table (``\\toprule``, ``\\midrule``, ``\\bottomrule``) of ``df``'s cells as strings.
+
+    :param df: the table (values are written with ``str``; NaN as empty).
+    :param caption: caption (escaped).
+    :param label: ``\\label`` key.
+    :return: a ``table`` environment (needs ``\\usepackage{booktabs}``).
+    """
+    align = "l" * min(2, len(df.columns)) + "r" * max(0, len(df.columns) - 2)
+    lines = [
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{latex_escape(caption)}}}",
+        f"\\label{{{label}}}",
+        f"\\begin{{tabular}}{{{align}}}",
+        "\\toprule",
+        " & ".join(latex_escape(c) for c in df.columns) + " \\\\",
+        "\\midrule",
+    ]
+    for row in df.itertuples(index=False):
+        lines.append(" & ".join("" if pd.isna(v) else latex_escape(str(v)) for v in row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# rl-zoo3 plotting layout
+# ------------------------------------------------------------------------------------------------------------
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.+-]", "_", name)
+
+
+def export_zoo_layout(runs: pd.DataFrame, out: PathLike, link: bool = False) -> pd.DataFrame:
+    """Write the included runs' ``evaluations.npz`` as ``<out>/<variant>/<algo>/<task>_<seed>/evaluations.npz``.
+
+    ``python -m rl_zoo3.plots.all_plots -a <algo> -e <task>... -f <out>/<v1> <out>/<v2> ... -l <v1> <v2> ...`` then
+    plots one curve per variant over its seeds (and its table gives one column per variant). Curve files and runs
+    without an ``evaluations.npz`` are not exported (listed with ``exported = False``).
+
+    :param runs: run table of :class:`~analysis.load.LoadResult` (``included, variant, algo, task, seed, source, path``).
+    :param out: export folder (created).
+    :param link: symlink the files instead of copying them.
+    :return: one row per included run: ``variant, algo, task, seed, exported, target``.
+    """
+    out = Path(out)
+    rows = []
+    inc = runs[runs["included"].astype(bool)]
+    for r in inc.itertuples(index=False):
+        npz = _find_npz(Path(str(r.path)), str(r.source))
+        algo = str(r.algo or "unknown").lower()
+        target = out / _safe(str(r.variant)) / algo / f"{r.task}_{int(r.seed)}" / "evaluations.npz"
+        if npz is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists() or target.is_symlink():
+                target.unlink()
+            if link:
+                target.symlink_to(npz.resolve())
+            else:
+                shutil.copyfile(npz, target)
+        rows.append(
+            {
+                "variant": r.variant,
+                "algo": algo,
+                "task": r.task,
+                "seed": r.seed,
+                "exported": npz is not None,
+                "target": str(target) if npz is not None else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=["variant", "algo", "task", "seed", "exported", "target"])
+
+
+def _find_npz(path: Path, source: str) -> Optional[Path]:
+    if source == "zoo":
+        p = path / "evaluations.npz"
+        return p if p.exists() else None
+    if source == "runner":
+        found = sorted((path / "logs").rglob("evaluations.npz"))
+        return found[-1] if found else None
+    return None
+
+
+def zoo_plot_command(export: pd.DataFrame, out: PathLike) -> str:
+    """The ``rl_zoo3.plots.all_plots`` command for an export (all algos, tasks and variants)."""
+    done = export[export["exported"]]
+    if done.empty:
+        return ""
+    variants = sorted(done["variant"].map(str).unique())
+    argv = ["python", "-m", "rl_zoo3.plots.all_plots", "-a", *sorted(done["algo"].unique())]
+    argv += ["-e", *sorted(done["task"].map(str).unique())]
+    argv += ["-f", *[str(Path(out) / _safe(v)) for v in variants], "-l", *variants]
+    argv += ["-max", str(10**12), "--no-display", "-o", str(Path(out) / "zoo_results")]
+    return shlex.join(argv)
