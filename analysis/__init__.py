@@ -8,7 +8,9 @@ Pipeline (one module per hop)::
     metrics.*                        -> pure numpy estimators + vectorised stratified bootstrap
     scores.SCORE_TABLE               -> random / reference scores (with sources) for normalisation
     plots.*                          -> matplotlib figures (Agg, colour-blind palette)
-    report.build_report(paths, out)  -> report.md, report.html, summary.csv, figures/
+    export.*                         -> run commands / commits, LaTeX tables, the zoo plotting layout (zoo/)
+    report.build_report(paths, out)  -> report.md, report.html, summary.csv, inventory.csv, tables.tex,
+                                        figure data CSVs, zoo/, figures/
 
 Command line: ``python -m analysis report RUNS_DIR... --out DIR``.
 """

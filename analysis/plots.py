@@ -91,6 +91,7 @@ def learning_curves(
     nrows = max(1, math.ceil(len(tasks) / ncols))
     # at least 8 inches wide so that the title and a row of 4 legend entries fit when there are few tasks
     fig, axes = plt.subplots(nrows, ncols, figsize=(max(3.6 * ncols, 8.0), 2.7 * nrows + 0.4), squeeze=False)
+    band_alpha = 0.2 if len(variants) <= 6 else 0.08  # many overlapping bands: lighter, the lines stay readable
     for ax, task in zip(axes.flat, tasks):
         tdf = curves[curves["task"] == task]
         for v in variants:
@@ -102,7 +103,7 @@ def learning_curves(
             ax.plot(x, smooth_values(vdf["mean"], smooth), label=v, lw=1.4, **styles[v])  # type: ignore[arg-type]
             if n > 1:
                 low, high = smooth_values(vdf["low"], smooth), smooth_values(vdf["high"], smooth)
-                ax.fill_between(x, low, high, color=styles[v]["color"], alpha=0.2, lw=0)
+                ax.fill_between(x, low, high, color=styles[v]["color"], alpha=band_alpha, lw=0)
         ax.set_title(task, fontsize=10)
         ax.set_xlabel("environment steps", fontsize=9)
         ax.set_ylabel("evaluation return", fontsize=9)
