@@ -120,6 +120,8 @@ def test_inventory_csv_lists_every_run(suite, tmp_path):
         (["--final-k", "0"], "argument --final-k: must be >= 1"),
         (["--curve-step", "0"], "argument --curve-step: must be >= 1"),
         (["--min-fraction", "0"], "argument --min-fraction: must be in (0, 1]"),
+        (["--confidence", "high"], "argument --confidence: expected a number"),
+        (["--smooth", "0"], "argument --smooth: must be >= 1"),
     ],
 )
 def test_cli_rejects_bad_values(suite, tmp_path, capsys, args, message):
