@@ -7,7 +7,9 @@ SB3 callbacks of sb3_ddpg_ext.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import base64
+import copy
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch as th
@@ -52,14 +54,20 @@ class ParameterNoiseCallback(BaseCallback):
       (an instance attribute installed in ``_on_training_start`` and removed in ``_on_training_end``; it is also
       excluded from ``model.save()`` while installed).
     - Every ``adaptation_interval`` gradient steps (counted with ``model._n_updates``), once the replay buffer holds
-      ``batch_size`` transitions, a fresh replay batch is drawn, a separate perturbation of the current actor is
-      made with the current sigma, the RMS action distance ``d`` is measured and sigma adapted
+      ``batch_size`` transitions (``replay_buffer.size() * n_envs``: SB3's ``size()`` counts rows of ``n_envs``
+      transitions; baselines' ``memory.nb_entries``), a fresh replay batch is drawn, a separate perturbation of the
+      current actor is made with the current sigma, the RMS action distance ``d`` is measured and sigma adapted
       (:meth:`AdaptiveParamNoiseSpec.adapt`).
     - Logs ``param_noise/stddev`` (every rollout) and ``param_noise/distance`` (at each adaptation).
-    - State persistence: the sigma is stored on the **model**, as the plain dict attribute
-      ``model.param_noise_state`` (see :data:`PARAM_NOISE_STATE_ATTR`), updated at every adaptation. SB3's
-      ``save()`` pickles it with the other model attributes and ``load()`` restores it; on the next ``learn()`` a
-      callback with ``restore_state=True`` starts from that sigma instead of ``initial_stddev``.
+    - State persistence: the sigma and the states of this callback's two random generators (perturbations and
+      replay indices) are stored on the **model**, as the plain JSON-serialisable dict attribute
+      ``model.param_noise_state`` (see :data:`PARAM_NOISE_STATE_ATTR`), updated at the start and end of every
+      ``learn()`` and at every adaptation. SB3's ``save()`` stores it with the other model attributes and ``load()``
+      restores it; on the next ``learn()`` a callback with ``restore_state=True`` starts from that sigma (instead of
+      ``initial_stddev``) and, if it has not been used yet, those generator states (instead of seeding from
+      ``seed``), so ``save()`` -> ``load()`` -> ``learn()`` draws the same perturbations as going on with the same
+      callback without the round trip. A ``save()`` during ``learn()`` (e.g. a checkpoint) stores the generators as
+      of the last adaptation.
 
     Observation scale matters: the perturbed actor explores through how its output depends on the observation, so an
     input on a much smaller scale than the others barely shapes the exploration. Baselines normalised observations
@@ -79,10 +87,12 @@ class ParameterNoiseCallback(BaseCallback):
     :param adaptation_interval: Number of gradient steps between two adaptations (baselines: 50).
     :param sampling: ``"per_element"`` (independent noise per weight, the paper's method), ``"per_tensor"``
         (one scalar per parameter tensor) or ``"single"`` (one scalar for the whole actor).
-    :param restore_state: Start from ``model.param_noise_state["current_stddev"]`` when the model has it
-        (e.g. after ``load()`` or a previous ``learn()``), instead of ``initial_stddev``.
-    :param seed: Seed of the perturbation and replay-index generators. If None, derived from ``model.seed``
-        when set (so ``--seed`` of the zoo makes the run reproducible), else from OS entropy.
+    :param restore_state: Start from the state in ``model.param_noise_state`` when the model has one (e.g. after
+        ``load()`` or a previous ``learn()``): its sigma instead of ``initial_stddev`` and, when stored and this
+        callback has not been used yet, its generator states instead of ``seed``.
+    :param seed: Seed (a non-negative integer) of the perturbation and replay-index generators, used when no
+        generator state is restored. If None, derived from ``model.seed`` when set (so ``--seed`` of the zoo makes
+        the run reproducible), else from OS entropy.
     :param verbose: Verbosity (1: print each adaptation).
     """
 
@@ -100,15 +110,19 @@ class ParameterNoiseCallback(BaseCallback):
         super().__init__(verbose=verbose)
         if sampling not in SAMPLING_MODES:
             raise ValueError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
-        if not (isinstance(adaptation_interval, (int, np.integer)) and adaptation_interval >= 1):
-            raise ValueError(f"adaptation_interval must be an integer >= 1, got {adaptation_interval!r}")
-        if seed is not None and not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"seed must be an integer or None, got {seed!r}")
+        if (
+            isinstance(adaptation_interval, (bool, np.bool_))
+            or not isinstance(adaptation_interval, (int, np.integer))
+            or adaptation_interval < 1
+        ):
+            raise ValueError(f"adaptation_interval must be an integer >= 1, got adaptation_interval={adaptation_interval!r}")
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got seed={seed!r}")
         self.spec = AdaptiveParamNoiseSpec(initial_stddev, desired_action_stddev, adoption_coefficient)
         self.adaptation_interval = int(adaptation_interval)
         self.sampling: SamplingMode = sampling
         self.restore_state = restore_state
-        self.seed = seed
+        self.seed = None if seed is None else int(seed)
         self.perturbed_actors: list[nn.Module] = []
         #: Number of perturbation draws per env since the last ``learn()`` started (1 at learn start, +1 per episode end).
         self.n_resamples: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -163,13 +177,18 @@ class ParameterNoiseCallback(BaseCallback):
             elif isinstance(owner, ParameterNoiseCallback) and owner is not self and owner._active:
                 raise ValueError("model already has an active ParameterNoiseCallback; use only one per learn() call")
         state = model.__dict__.get(PARAM_NOISE_STATE_ATTR)
-        if self.restore_state and isinstance(state, dict) and "current_stddev" in state:
+        if not (self.restore_state and isinstance(state, dict)):
+            state = {}
+        if "current_stddev" in state:
             self.spec.current_stddev = float(state["current_stddev"])
             self.n_adaptations = int(state.get("n_adaptations", 0))
-        if self._generator is None:
-            torch_seed, np_seed = self._seed_sequence().generate_state(2, dtype=np.uint32)
-            self._generator = make_generator(int(torch_seed))
-            self._rng = np.random.default_rng(int(np_seed))
+        if self._generator is None:  # a callback used before goes on with its own generators
+            if "generator_state" in state and "rng_state" in state:
+                self._restore_generators(state)
+            else:
+                torch_seed, np_seed = self._seed_sequence().generate_state(2, dtype=np.uint32)
+                self._generator = make_generator(int(torch_seed))
+                self._rng = np.random.default_rng(int(np_seed))
 
         actor = self._actor()
         n_envs = model.n_envs
@@ -212,6 +231,7 @@ class ParameterNoiseCallback(BaseCallback):
         return [*self._original_excluded_save_params(), "_sample_action", "_excluded_save_params"]
 
     def _store_state(self) -> None:
+        assert self._generator is not None and self._rng is not None
         setattr(
             self.model,
             PARAM_NOISE_STATE_ATTR,
@@ -221,8 +241,26 @@ class ParameterNoiseCallback(BaseCallback):
                 "adoption_coefficient": self.spec.adoption_coefficient,
                 "sampling": self.sampling,
                 "n_adaptations": self.n_adaptations,
+                # torch.Generator state (a uint8 tensor) as base64 text, NumPy's as its (JSON-able) state dict
+                "generator_state": base64.b64encode(self._generator.get_state().numpy().tobytes()).decode("ascii"),
+                "rng_state": copy.deepcopy(self._rng.bit_generator.state),
             },
         )
+
+    def _restore_generators(self, state: dict[str, Any]) -> None:
+        """Set the perturbation and replay-index generators to the states stored by :meth:`_store_state`."""
+        raw = np.frombuffer(base64.b64decode(state["generator_state"]), dtype=np.uint8).copy()
+        generator = th.Generator()
+        generator.set_state(th.from_numpy(raw))
+        rng_state = copy.deepcopy(state["rng_state"])
+        bit_generators = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM, "MT19937": np.random.MT19937}
+        name = rng_state.get("bit_generator")
+        if name not in bit_generators:
+            raise ValueError(f"{PARAM_NOISE_STATE_ATTR}['rng_state'] has an unknown bit generator {name!r}")
+        bit_generator = bit_generators[name]()
+        bit_generator.state = rng_state
+        self._generator = generator
+        self._rng = np.random.Generator(bit_generator)
 
     @staticmethod
     def _make_clone(actor: nn.Module) -> nn.Module:
@@ -318,7 +356,8 @@ class ParameterNoiseCallback(BaseCallback):
         model = self._td3()
         n_updates = int(getattr(model, "_n_updates", 0))
         buffer = model.replay_buffer
-        if buffer is not None and buffer.size() >= model.batch_size:
+        # size() counts rows of n_envs transitions; compare transitions with batch_size (baselines' nb_entries)
+        if buffer is not None and buffer.size() * buffer.n_envs >= model.batch_size:
             while n_updates - self._last_adapt_n_updates >= self.adaptation_interval:
                 self._last_adapt_n_updates += self.adaptation_interval
                 self.adapt()

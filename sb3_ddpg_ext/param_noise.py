@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from typing import Literal, Union
 
 import numpy as np
@@ -42,6 +43,8 @@ class AdaptiveParamNoiseSpec:
 
     Paper: https://arxiv.org/abs/1706.01905
 
+    The three numbers may be Python or NumPy real scalars (e.g. ``np.float32(0.2)``); they are stored as ``float``.
+
     :param initial_stddev: Initial parameter noise standard deviation sigma (baselines ``adaptive-param_0.2`` uses 0.2).
     :param desired_action_stddev: Target action-space distance delta (scaled [-1, 1] action space).
     :param adoption_coefficient: Multiplicative adaptation factor alpha (> 1).
@@ -55,6 +58,7 @@ class AdaptiveParamNoiseSpec:
     ) -> None:
         _check_positive("initial_stddev", initial_stddev)
         _check_positive("desired_action_stddev", desired_action_stddev)
+        _check_real("adoption_coefficient", adoption_coefficient)
         if not (math.isfinite(adoption_coefficient) and adoption_coefficient > 1.0):
             raise ValueError(f"adoption_coefficient must be a finite number > 1, got {adoption_coefficient!r}")
         self.initial_stddev = float(initial_stddev)
@@ -92,9 +96,16 @@ class AdaptiveParamNoiseSpec:
         )
 
 
+def _check_real(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a real number (Python or NumPy scalar, not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {name}={value!r} of type {type(value).__name__}")
+
+
 def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    _check_real(name, value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
 
 
 def _check_sampling(sampling: str) -> None:

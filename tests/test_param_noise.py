@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -515,9 +516,133 @@ def test_callback_bad_input() -> None:
         ParameterNoiseCallback(adaptation_interval=0)
     with pytest.raises(ValueError, match="initial_stddev"):
         ParameterNoiseCallback(initial_stddev=-0.1)
-    model = SAC("MlpPolicy", "Pendulum-v1", **FAST)
+    # a fresh policy_kwargs: SAC writes use_sde into the dict it is given, which would break later DDPGs using FAST
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY_NET), buffer_size=1000)
     with pytest.raises(ValueError, match="SAC"):
         model.learn(2, callback=ParameterNoiseCallback())
+
+
+@pytest.mark.parametrize("name", ["initial_stddev", "desired_action_stddev", "adoption_coefficient"])
+@pytest.mark.parametrize("np_type", [np.float32, np.float64, np.int64])
+def test_numpy_real_scalars_accepted(name: str, np_type: type) -> None:
+    value = {"initial_stddev": 0.3, "desired_action_stddev": 0.1, "adoption_coefficient": 1.05}[name]
+    if np_type is np.int64:
+        value = {"initial_stddev": 1, "desired_action_stddev": 2, "adoption_coefficient": 3}[name]
+    callback = ParameterNoiseCallback(**{name: np_type(value)})
+    stored = getattr(callback.spec, name)
+    assert type(stored) is float and stored == float(np_type(value))
+    if name == "initial_stddev":
+        assert callback.current_stddev == float(np_type(value))
+
+
+@pytest.mark.parametrize("name", ["initial_stddev", "desired_action_stddev", "adoption_coefficient"])
+@pytest.mark.parametrize("bad", ["0.2", None, True, [0.2], np.array([1.5])])
+def test_wrong_typed_float_argument_named(name: str, bad: Any) -> None:
+    with pytest.raises(ValueError, match=rf"{name} must be a real number, got {name}="):
+        ParameterNoiseCallback(**{name: bad})
+    with pytest.raises(ValueError, match=name):
+        AdaptiveParamNoiseSpec(**{name: bad})
+
+
+@pytest.mark.parametrize("seed", [-1, np.int64(-5), True, 1.5, "3"])
+def test_bad_seed_rejected_at_construction(seed: Any) -> None:
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer or None, got seed="):
+        ParameterNoiseCallback(seed=seed)
+
+
+def test_large_and_numpy_seeds_accepted() -> None:
+    for seed in (0, np.uint32(2**32 - 1), 2**40):
+        callback = ParameterNoiseCallback(seed=seed)  # type: ignore[arg-type]
+        assert callback.seed == int(seed) and type(callback.seed) is int
+    model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=0, gradient_steps=0, **FAST, seed=0)
+    model.learn(3, callback=ParameterNoiseCallback(seed=2**40))
+
+
+class AdaptationLog(ParameterNoiseCallback):
+    """Records, at every adaptation, the number of transitions the model has collected and the buffer holds."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.at_adaptation: list[tuple[int, int]] = []
+
+    def adapt(self) -> float:
+        buffer = self._td3().replay_buffer
+        assert buffer is not None
+        self.at_adaptation.append((self.model.num_timesteps, buffer.size() * buffer.n_envs))
+        return super().adapt()
+
+
+@pytest.mark.parametrize("n_envs", [1, 4])
+def test_adaptation_starts_at_batch_size_transitions(n_envs: int) -> None:
+    """Adaptation waits for ``batch_size`` transitions in the buffer, not ``batch_size`` rows of ``n_envs`` of them:
+    with 4 envs it starts at the same number of transitions (32) as with 1 env (counting rows: at 128)."""
+    batch_size = 32
+    env = DummyVecEnv([lambda: gym.make("Pendulum-v1", max_episode_steps=50)] * n_envs)  # type: ignore[list-item]
+    model = DDPG("MlpPolicy", env, learning_starts=0, batch_size=batch_size, train_freq=1, gradient_steps=1, **FAST, seed=0)
+    callback = AdaptationLog(adaptation_interval=1, seed=0)
+    model.learn(160, callback=callback)
+    assert callback.at_adaptation, "no adaptation"
+    # The buffer gains n_envs transitions per step, one gradient step follows each step: the first adaptation is at
+    # the first rollout start with >= batch_size transitions stored, i.e. at exactly batch_size (a multiple of 4).
+    assert callback.at_adaptation[0] == (batch_size, batch_size)
+    # ... and then one per gradient step (interval 1): one per rollout.
+    steps = [t for t, _ in callback.at_adaptation]
+    assert steps == list(range(batch_size, 160, n_envs))
+
+
+def test_generator_state_saved_save_load_continue_same_perturbations(tmp_path: Any) -> None:
+    """save() -> load() -> learn() with a new callback draws the same perturbations (and adapts sigma the same way)
+    as going on with the same model and callback without the round trip: the perturbation and replay-index
+    generators are saved in ``model.param_noise_state``."""
+    th.set_num_threads(1)
+    lengths = (6, 9)  # short episodes: many re-draws of the perturbations
+    model = DDPG("MlpPolicy", two_env_vec(lengths), learning_starts=0, batch_size=16, **FAST, seed=0)
+    first = ParameterNoiseCallback(adaptation_interval=2, seed=5)
+    model.learn(2 * 30, callback=first)
+    model.save(tmp_path / "model.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    state = DDPG.load(tmp_path / "model.zip").param_noise_state  # type: ignore[attr-defined]
+    assert {"generator_state", "rng_state"} <= state.keys()
+    json.dumps(state)  # plain JSON (SB3 stores it readable in the zip's "data", not as a pickle)
+
+    def go_on(model: DDPG, callback: ParameterNoiseCallback) -> tuple[np.ndarray, list[float]]:
+        # The same env and global seeding in both branches, so only the callback's own state can differ.
+        model.set_env(two_env_vec(lengths))
+        model.set_random_seed(11)
+        recorder = Recorder(callback)
+        sigmas: list[float] = []
+
+        class Sigmas(BaseCallback):
+            def _on_rollout_start(self) -> None:
+                sigmas.append(callback.current_stddev)
+
+            def _on_step(self) -> bool:
+                return True
+
+        model.learn(2 * 30, callback=CallbackList([recorder, callback, Sigmas()]), reset_num_timesteps=False)
+        return np.array(recorder.fingerprints), sigmas
+
+    # Without the round trip: the same model and callback go on.
+    direct_prints, direct_sigmas = go_on(model, first)
+    assert first.n_adaptations >= 10 and len(set(direct_sigmas)) > 3
+    # Round trip: loaded model and buffer, a new callback with the same arguments (as rl-zoo3 builds it again).
+    loaded = DDPG.load(tmp_path / "model.zip")
+    loaded.load_replay_buffer(tmp_path / "buffer.pkl")
+    resumed = ParameterNoiseCallback(adaptation_interval=2, seed=5)
+    loaded_prints, loaded_sigmas = go_on(loaded, resumed)
+    np.testing.assert_array_equal(loaded_prints, direct_prints)
+    assert loaded_sigmas == direct_sigmas
+    assert resumed.n_adaptations == first.n_adaptations
+    # A state without the generators (a model saved before they were stored): sigma restored, generators seeded
+    # afresh from the seed, so the perturbations differ; this is what the round trip gave before.
+    old = DDPG.load(tmp_path / "model.zip")
+    old.load_replay_buffer(tmp_path / "buffer.pkl")
+    for key in ("generator_state", "rng_state"):
+        del old.param_noise_state[key]  # type: ignore[attr-defined]
+    reseeded = ParameterNoiseCallback(adaptation_interval=2, seed=5)
+    reseeded_prints, reseeded_sigmas = go_on(old, reseeded)
+    assert reseeded_sigmas[0] == direct_sigmas[0]
+    assert not np.array_equal(reseeded_prints[0], direct_prints[0])
 
 
 ZOO_CONFIG = """
