@@ -54,6 +54,7 @@ __all__ = [
     "BULLET_PACKAGE",
     "REPO_ROOT",
     "SUITES_DIR",
+    "Cell",
     "DuplicateKeyError",
     "RunSpec",
     "Suite",
@@ -63,6 +64,7 @@ __all__ = [
     "expand_grid",
     "list_suites",
     "load_suite",
+    "resolve_cell",
     "resolve_suite_path",
 ]
 
@@ -109,6 +111,27 @@ class TaskSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class Cell:
+    """
+    One (task, variant) of a suite, resolved once when the suite loads (every seed of the cell runs it).
+
+    :param task: the task's settings
+    :param variant: variant name (``"baseline"``: the baseline entry unchanged)
+    :param factor: ablation factor of the variant (``"baseline"`` for the baseline)
+    :param algo: zoo algorithm of the runs (the suite's ``algo`` if set, else the variant's own, ``ddpg`` for the
+        baseline)
+    :param hyperparams: the baseline entry + suite overrides + task overrides, then the variant's overrides, with
+        the task's ``n_timesteps``
+    """
+
+    task: TaskSettings
+    variant: str
+    factor: str
+    algo: str
+    hyperparams: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class Suite:
     """
     A validated suite: what to run.
@@ -128,6 +151,7 @@ class Suite:
     :param gym_packages: extra ``--gym-packages`` (Bullet tasks get ``pybullet_envs_gymnasium`` automatically)
     :param extra_args: extra arguments appended to every train command
     :param algo: zoo algorithm of every run (``None``: each variant's own ``algo``, ``ddpg`` for the baseline)
+    :param cells: every (task, variant), task-major in file order (:func:`resolve_cells`)
     """
 
     name: str
@@ -145,6 +169,7 @@ class Suite:
     gym_packages: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
     algo: Optional[str] = None
+    cells: tuple[Cell, ...] = ()
 
     @property
     def n_runs(self) -> int:
@@ -190,6 +215,35 @@ class RunSpec:
     train_module: str = "sb3_ddpg_ext.train"
     gym_packages: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
+
+    @classmethod
+    def from_cell(cls, suite: Suite, cell: Cell, seed: int) -> RunSpec:
+        """
+        The run of ``cell`` with ``seed``: the only place where suite and task settings become a run's.
+
+        :param suite: the loaded suite holding ``cell``
+        :param cell: one of ``suite.cells``
+        :param seed: the run's seed
+        :return: the run (its hyperparameters a copy of the cell's)
+        """
+        task = cell.task
+        return cls(
+            suite=suite.name,
+            task=task.env_id,
+            variant=cell.variant,
+            factor=cell.factor,
+            seed=seed,
+            algo=cell.algo,
+            hyperparams=copy.deepcopy(cell.hyperparams),
+            n_timesteps=task.n_timesteps,
+            eval_freq=task.eval_freq,
+            eval_episodes=task.eval_episodes,
+            threads=suite.threads,
+            divergence_check_freq=suite.divergence_check_freq,
+            train_module=suite.train_module,
+            gym_packages=_task_gym_packages(task.env_id, suite.gym_packages),
+            extra_args=suite.extra_args,
+        )
 
     @property
     def key(self) -> str:
@@ -319,15 +373,17 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
     """
     Load and validate a suite file.
 
-    Every (task, variant) pair is resolved with :func:`sb3_ddpg_ext.zoo.resolve_variant`, so an unknown task
-    (not in the baseline hyperparameter file) or variant is reported at load time.
+    Every (task, variant) pair is resolved once, here (:func:`resolve_cell`; the suite's ``cells``), so an unknown
+    task (not in the baseline hyperparameter file) or variant is reported at load time and :func:`expand_grid`
+    runs what was checked. The suite file is read with :class:`UniqueKeyLoader` (a key given twice is an error), the
+    baseline and variants files with :func:`sb3_ddpg_ext.zoo.load_yaml_mapping`.
 
     :param suite: shipped suite name or path of a suite YAML
     :param check_envs: also check that every task is a registered gymnasium env id
     :return: the suite
     :raises ValueError: naming the file and key on any problem
     """
-    from sb3_ddpg_ext.zoo import VARIANT_ALGOS, load_variants, resolve_variant
+    from sb3_ddpg_ext.zoo import VARIANT_ALGOS, load_variants, load_yaml_mapping
 
     path = resolve_suite_path(suite)
     try:
@@ -355,9 +411,11 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
         raise ValueError(f"{path}: key 'algo': unknown zoo algorithm {algo!r}; allowed: {list(VARIANT_ALGOS)}")
     hyperparams_file = _resolve_file(data["hyperparams_file"], path, "hyperparams_file")
     variants_file = _resolve_file(data.get("variants_file", "hyperparams/variants.yml"), path, "variants_file")
-    variants_meta = load_variants(variants_file)
-    with open(hyperparams_file) as f:
-        baselines = yaml.safe_load(f)
+    try:
+        variants_meta = load_variants(variants_file)
+        baselines = load_yaml_mapping(hyperparams_file)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
 
     # seeds
     seeds_value = data["seeds"]
@@ -419,6 +477,11 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
                 f"{where}: task {env_id!r} is not in the baseline hyperparameter file {hyperparams_file} "
                 f"(known: {sorted(baselines)})"
             )
+        if not isinstance(baselines[env_id], dict):
+            raise ValueError(
+                f"{where}: the entry of {env_id!r} in {hyperparams_file} must be a mapping, "
+                f"got {type(baselines[env_id]).__name__}"
+            )
         if check_envs:
             _check_env_registered(env_id, _task_gym_packages(env_id, suite_packages), where)
         budget = settings.get("n_timesteps", data.get("n_timesteps", baselines[env_id].get("n_timesteps")))
@@ -431,12 +494,12 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
         eval_episodes = _positive_int(settings.get("eval_episodes", data.get("eval_episodes", 10)), f"{where}.eval_episodes")
         task_overrides = copy.deepcopy(settings.get("overrides", {}) or {})
         tasks.append(TaskSettings(env_id, budget, eval_freq, eval_episodes, task_overrides))
-        for variant in variants:
-            try:
-                resolve_variant(hyperparams_file, env_id, variant, variants_file)
-            except ValueError as e:
-                raise ValueError(f"{where}: variant {variant!r}: {e}") from e
 
+    cells = tuple(
+        resolve_cell(baselines[task.env_id], suite_overrides, task, variant, variants_meta, algo)
+        for task in tasks
+        for variant in variants
+    )
     suite_obj = Suite(
         name=path.stem,
         path=path,
@@ -453,15 +516,48 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
         gym_packages=suite_packages,
         extra_args=tuple(str(a) for a in data.get("extra_args", [])),
         algo=algo,
+        cells=cells,
     )
     _check_zoo_keys(suite_obj)
     return suite_obj
 
 
+def resolve_cell(
+    base: dict[str, Any],
+    suite_overrides: dict[str, Any],
+    task: TaskSettings,
+    variant: str,
+    variants_meta: dict[str, dict[str, Any]],
+    algo: Optional[str] = None,
+) -> Cell:
+    """
+    One (task, variant) of a suite: baseline entry + suite overrides + task overrides, then the variant's overrides
+    (all merged with :func:`sb3_ddpg_ext.zoo.merge_hyperparams`), and the task's budget as ``n_timesteps``.
+
+    :param base: the task's entry of the baseline hyperparameter file (not modified)
+    :param suite_overrides: the suite's ``overrides``
+    :param task: the task's settings (its ``overrides`` and ``n_timesteps`` are applied)
+    :param variant: a variant of ``variants_meta`` or ``"baseline"``
+    :param variants_meta: the variants file, as :func:`sb3_ddpg_ext.zoo.load_variants` returns it
+    :param algo: the suite's ``algo`` (``None``: the variant's own, ``ddpg`` for the baseline)
+    :return: the cell
+    """
+    from sb3_ddpg_ext.zoo import BASELINE, merge_hyperparams
+
+    hyperparams = merge_hyperparams(merge_hyperparams(base, suite_overrides), task.overrides)
+    own_algo, factor = "ddpg", BASELINE
+    if variant != BASELINE:
+        meta = variants_meta[variant]
+        hyperparams = merge_hyperparams(hyperparams, meta["hyperparams"])
+        own_algo, factor = str(meta["algo"]), str(meta["factor"])
+    hyperparams["n_timesteps"] = task.n_timesteps
+    return Cell(task=task, variant=variant, factor=factor, algo=algo or own_algo, hyperparams=hyperparams)
+
+
 def _check_zoo_keys(suite: Suite) -> None:
     """
-    Check the zoo keys of a suite's ``overrides`` (suite-level, per task) and of every run's merged entry against the
-    run's zoo algorithm (:func:`sb3_ddpg_ext.zoo.check_zoo_keys`); skipped if rl-zoo3 is not installed here.
+    Check the zoo keys of a suite's ``overrides`` (suite-level, per task) and of every cell's merged entry against the
+    cell's zoo algorithm (:func:`sb3_ddpg_ext.zoo.check_zoo_keys`); skipped if rl-zoo3 is not installed here.
 
     :raises ValueError: naming the suite file and the key
     """
@@ -470,8 +566,8 @@ def _check_zoo_keys(suite: Suite) -> None:
     if importlib.util.find_spec("rl_zoo3") is None:
         return
     algos: dict[str, list[str]] = {}
-    for variant in suite.variants:
-        algos.setdefault(_variant_algo(suite, variant), []).append(variant)
+    for cell in suite.cells[: len(suite.variants)]:  # the algo depends on the variant only
+        algos.setdefault(cell.algo, []).append(cell.variant)
 
     def check(overrides: dict[str, Any], where: str) -> None:
         # Overrides are partial entries: a null removes a key (always allowed); n_timesteps comes from the suite.
@@ -482,39 +578,10 @@ def _check_zoo_keys(suite: Suite) -> None:
     check(suite.overrides, f"{suite.path}: key 'overrides'")
     for task in suite.tasks:
         check(task.overrides, f"{suite.path}: key 'tasks.{task.env_id}.overrides'")
-    for task in suite.tasks:
-        for variant in suite.variants:
-            algo, hyperparams = _run_hyperparams(suite, task, variant)
-            origin = f"key 'algo' {algo!r}" if suite.algo else f"zoo algo {algo!r}"
-            where = f"{suite.path}: key 'tasks.{task.env_id}': variant {variant!r} ({origin}): merged entry"
-            check_zoo_keys({**hyperparams, "n_timesteps": task.n_timesteps}, algo, where)
-
-
-def _variant_algo(suite: Suite, variant: str) -> str:
-    """Zoo algorithm of a variant's runs in a suite (the suite's ``algo`` if set)."""
-    from sb3_ddpg_ext.zoo import load_variants
-
-    if suite.algo:
-        return suite.algo
-    return "ddpg" if variant == "baseline" else str(load_variants(suite.variants_file)[variant]["algo"])
-
-
-def _run_hyperparams(suite: Suite, task: TaskSettings, variant: str) -> tuple[str, dict[str, Any]]:
-    """
-    Zoo algo and hyperparameters of one (task, variant): baseline + suite/task overrides, then the variant.
-
-    The algo is the suite's ``algo`` if set, else the variant's own (``ddpg`` for the baseline).
-    """
-    from sb3_ddpg_ext.zoo import load_variants, merge_hyperparams, resolve_variant
-
-    _, base = resolve_variant(suite.hyperparams_file, task.env_id, "baseline")
-    base = merge_hyperparams(base, suite.overrides)
-    base = merge_hyperparams(base, task.overrides)
-    if variant == "baseline":
-        return suite.algo or "ddpg", base
-    algo, _ = resolve_variant(suite.hyperparams_file, task.env_id, variant, suite.variants_file)
-    variant_overrides = load_variants(suite.variants_file)[variant]["hyperparams"]
-    return suite.algo or algo, merge_hyperparams(base, variant_overrides)
+    for cell in suite.cells:
+        origin = f"key 'algo' {cell.algo!r}" if suite.algo else f"zoo algo {cell.algo!r}"
+        where = f"{suite.path}: key 'tasks.{cell.task.env_id}': variant {cell.variant!r} ({origin}): merged entry"
+        check_zoo_keys(cell.hyperparams, cell.algo, where)
 
 
 def expand_grid(suite: Suite) -> list[RunSpec]:
@@ -522,42 +589,9 @@ def expand_grid(suite: Suite) -> list[RunSpec]:
     All runs of a suite, seed-major (every task and variant of seed 0 first, so a partial grid is balanced).
 
     :param suite: a loaded suite
-    :return: one :class:`RunSpec` per (seed, task, variant)
+    :return: one :class:`RunSpec` per (seed, task, variant), built by :meth:`RunSpec.from_cell`
     """
-    from sb3_ddpg_ext.zoo import load_variants
-
-    variants_meta = load_variants(suite.variants_file)
-    resolved = {
-        (task.env_id, variant): _run_hyperparams(suite, task, variant) for task in suite.tasks for variant in suite.variants
-    }
-    runs = []
-    for seed in suite.seeds:
-        for task in suite.tasks:
-            for variant in suite.variants:
-                algo, hyperparams = resolved[(task.env_id, variant)]
-                hyperparams = copy.deepcopy(hyperparams)
-                hyperparams["n_timesteps"] = task.n_timesteps
-                factor = "baseline" if variant == "baseline" else str(variants_meta[variant]["factor"])
-                runs.append(
-                    RunSpec(
-                        suite=suite.name,
-                        task=task.env_id,
-                        variant=variant,
-                        factor=factor,
-                        seed=seed,
-                        algo=algo,
-                        hyperparams=hyperparams,
-                        n_timesteps=task.n_timesteps,
-                        eval_freq=task.eval_freq,
-                        eval_episodes=task.eval_episodes,
-                        threads=suite.threads,
-                        divergence_check_freq=suite.divergence_check_freq,
-                        train_module=suite.train_module,
-                        gym_packages=_task_gym_packages(task.env_id, suite.gym_packages),
-                        extra_args=suite.extra_args,
-                    )
-                )
-    return runs
+    return [RunSpec.from_cell(suite, cell, seed) for seed in suite.seeds for cell in suite.cells]
 
 
 def describe_suite(suite: Suite) -> str:

@@ -128,6 +128,61 @@ def test_grid_expansion(tmp_path):
     assert all(r.hyperparams["n_timesteps"] == r.n_timesteps for r in runs)
 
 
+def test_each_cell_is_resolved_once_at_load_and_the_grid_runs_it(tmp_path):
+    """The grid is what load_suite checked: files edited after loading do not change it."""
+    hyperparams, variants = tmp_path / "ddpg.yml", tmp_path / "variants.yml"
+    hyperparams.write_text(HYPERPARAMS.read_text())
+    variants.write_text(VARIANTS.read_text())
+    suite_file = write_suite(
+        tmp_path / "once.yml",
+        hyperparams_file=str(hyperparams),
+        variants_file=str(variants),
+        tasks={"Pendulum-v1": {"overrides": {"batch_size": 48}}, "MountainCarContinuous-v0": {"eval_freq": 100}},
+        variants=["baseline", "ls_0"],
+        seeds=[5, 2],
+        threads=2,
+    )
+    suite = load_suite(suite_file)
+    assert [(c.task.env_id, c.variant, c.factor, c.algo) for c in suite.cells] == [
+        ("Pendulum-v1", "baseline", "baseline", "ddpg"),
+        ("Pendulum-v1", "ls_0", "learning_starts", "ddpg"),
+        ("MountainCarContinuous-v0", "baseline", "baseline", "ddpg"),
+        ("MountainCarContinuous-v0", "ls_0", "learning_starts", "ddpg"),
+    ]
+    # Suite overrides, then task overrides, then the variant; the budget is the task's.
+    pendulum_ls0 = suite.cells[1].hyperparams
+    assert (pendulum_ls0["learning_starts"], pendulum_ls0["batch_size"], pendulum_ls0["n_timesteps"]) == (0, 48, 200)
+    assert suite.cells[3].hyperparams["batch_size"] == TINY_OVERRIDES["batch_size"]
+    hyperparams.write_text(yaml.safe_dump({"Pendulum-v1": {"policy": "MlpPolicy", "gamma": 0.5, "n_timesteps": 9}}))
+    variants.write_text("{}\n")
+    runs = expand_grid(suite)
+    assert [(r.seed, r.task, r.variant) for r in runs] == [(s, c.task.env_id, c.variant) for s in (5, 2) for c in suite.cells]
+    for run, cell in zip(runs, suite.cells * 2):
+        assert run.hyperparams == cell.hyperparams and run.hyperparams is not cell.hyperparams
+        assert (run.factor, run.algo, run.n_timesteps, run.eval_freq, run.eval_episodes) == (
+            cell.factor,
+            cell.algo,
+            cell.task.n_timesteps,
+            cell.task.eval_freq,
+            cell.task.eval_episodes,
+        )
+        assert (run.threads, run.divergence_check_freq, run.train_module) == (2, 50, "sb3_ddpg_ext.train")
+    assert runs[2].eval_freq == 100 and runs[0].hyperparams["gamma"] == 0.98
+    runs[0].hyperparams["gamma"] = 0.0  # a run's hyperparameters are its own copy
+    assert expand_grid(suite)[0].hyperparams["gamma"] == 0.98
+
+
+def test_malformed_baseline_file_names_the_suite(tmp_path):
+    hyperparams = tmp_path / "hp.yml"
+    hyperparams.write_text("Pendulum-v1: [1, 2]\n")
+    suite_file = write_suite(tmp_path / "s.yml", hyperparams_file=str(hyperparams))
+    with pytest.raises(ValueError, match=r"s.yml: key 'tasks.Pendulum-v1': the entry of 'Pendulum-v1' .* mapping"):
+        load_suite(suite_file)
+    hyperparams.write_text("Pendulum-v1: {gamma: [0.9\n")
+    with pytest.raises(ValueError, match=r"s.yml: hyperparameter file .* is not valid YAML"):
+        load_suite(suite_file)
+
+
 def test_suite_algo_runs_every_variant_with_that_algo(tmp_path):
     variants = ["baseline", "noise_pink_0.3", "tn_per_sample"]
     own = {r.variant: r.algo for r in expand_grid(load_suite(write_suite(tmp_path / "own.yml", variants=variants)))}
