@@ -13,7 +13,7 @@ lint:
 	python -m ruff check .
 
 type:
-	python -m mypy
+	python -m mypy && python -m mypy perf
 
 format:
 	python -m ruff check --fix . && python -m ruff format .

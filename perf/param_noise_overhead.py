@@ -10,7 +10,7 @@ Two settings:
 
 Example::
 
-    python benchmarks/param_noise_overhead.py --n-timesteps 2000 --repeats 5
+    python perf/param_noise_overhead.py --n-timesteps 2000 --repeats 5
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Speed of the DDPG update and of end-to-end training: vanilla SB3 vs ``sb3_ddpg_ext.DDPG`` (a script, not a test).
 
-    python benchmarks/perf.py [--env HalfCheetah-v5 --net 400 300 --batch 256 --threads 1 2 --rounds 5]
-                              [--updates 30 --env-steps 300 --out perf.json]
+    python perf/perf.py [--env HalfCheetah-v5 --net 400 300 --batch 256 --threads 1 2 --rounds 5]
+                        [--updates 30 --env-steps 300 --out perf.json]
 
 Everything runs in one process and is interleaved: each round times every variant once (at each thread count) so
 that load from other processes hits all variants alike; the JSON reports per-round values and their medians.
@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -122,19 +121,10 @@ def _paired(numerators: list[float], denominators: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import gymnasium as gym
-    import stable_baselines3
 
+    from benchmarks.runner import git_info, package_versions
     from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
 
     env = gym.make(args.env)
@@ -242,16 +232,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "gemm_mflop": sum(2 * m * k * n for m, k, n in shapes) / 1e6,
         },
         "results": results,
-        "versions": {
-            "torch": th.__version__,
-            "stable_baselines3": stable_baselines3.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": package_versions(),
         "host": platform.node(),
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
-        "git_commit": git_commit(),
+        **git_info(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -1,7 +1,7 @@
 """Benchmark of the analysis report (not a test): 1,000 synthetic runs x 100 evaluation points, 2,000 bootstrap
 replicates, timed per stage.
 
-    python benchmarks/report_perf.py [--tasks 10 --variants 10 --seeds 10 --points 100 --reps 2000] [--keep DIR]
+    python perf/report_perf.py [--tasks 10 --variants 10 --seeds 10 --points 100 --reps 2000] [--keep DIR]
 
 The runs are written in the benchmark runner's exact folder layout (``analysis.synthetic``), then
 ``analysis.report.build_report`` loads, aligns, computes every metric with stratified-bootstrap CIs, draws every
@@ -20,9 +20,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from analysis.report import ReportSettings, build_report, timing_table
+from analysis.scores import SCORE_TABLE
 from analysis.synthetic import synthetic_suite
-
-_FACTORS = ["noise", "target_noise", "learning_starts", "update_interval", "layer_norm"]
+from sb3_ddpg_ext.zoo import FACTORS
 
 
 def main() -> None:
@@ -37,35 +37,12 @@ def main() -> None:
     args = p.parse_args()
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="report_perf_"))
-    # Task names from the score table so that normalisation applies
-    tasks = [
-        "HalfCheetah-v5",
-        "Hopper-v5",
-        "Walker2d-v5",
-        "Ant-v5",
-        "Humanoid-v5",
-        "Swimmer-v5",
-        "Reacher-v5",
-        "InvertedPendulum-v5",
-        "InvertedDoublePendulum-v5",
-        "Pendulum-v1",
-        "HalfCheetahBulletEnv-v0",
-        "AntBulletEnv-v0",
-        "HopperBulletEnv-v0",
-        "Walker2DBulletEnv-v0",
-    ]
-    if args.tasks > len(tasks):
-        tasks += [f"Synthetic{i}-v0" for i in range(args.tasks - len(tasks))]
-    tasks = tasks[: args.tasks]
-    from analysis.scores import lookup_scores
-
-    levels = {}
-    for t in tasks:
-        s = lookup_scores(t)
-        levels[t] = (s.random, s.reference) if s else (0.0, 1000.0)
+    # Task names from the score table, so that normalisation applies (synthetic names beyond it)
+    tasks = [*SCORE_TABLE, *(f"Synthetic{i}-v0" for i in range(args.tasks - len(SCORE_TABLE)))][: args.tasks]
+    levels = {t: (SCORE_TABLE[t].random, SCORE_TABLE[t].reference) for t in tasks if t in SCORE_TABLE}
     variants: dict[str, tuple[str | None, float]] = {"baseline": (None, 1.0)}
     for i in range(1, args.variants):
-        variants[f"{_FACTORS[i % len(_FACTORS)]}_{i}"] = (_FACTORS[i % len(_FACTORS)], 0.7 + 0.06 * i)
+        variants[f"{FACTORS[i % len(FACTORS)]}_{i}"] = (FACTORS[i % len(FACTORS)], 0.7 + 0.06 * i)
     n_runs = len(tasks) * len(variants) * args.seeds
     t0 = time.perf_counter()
     synthetic_suite(

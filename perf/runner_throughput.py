@@ -1,6 +1,6 @@
 """Throughput of the benchmark runner: runs/hour of a suite at ``--jobs 1`` vs ``--jobs 2`` (a script, not a test).
 
-    python -m benchmarks.runner_throughput [--suite smoke] [--jobs 1 2] [--out DIR] [--backend local]
+    python perf/runner_throughput.py [--suite smoke] [--jobs 1 2] [--out DIR] [--backend local]
 
 Each setting runs the whole suite from scratch into its own folder and reports wall time, runs/hour, env steps/s
 (whole grid) and the parallel efficiency ``(runs/hour at N jobs) / (N x runs/hour at 1 job)``.
