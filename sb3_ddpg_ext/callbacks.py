@@ -7,8 +7,6 @@ SB3 callbacks of sb3_ddpg_ext.
 
 from __future__ import annotations
 
-import base64
-import copy
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -26,8 +24,14 @@ from sb3_ddpg_ext.param_noise import (
     TensorObs,
     action_distance,
     clone_module,
-    make_generator,
     perturb_into,
+)
+from sb3_ddpg_ext.seeding import (
+    numpy_generator_from_state,
+    numpy_generator_state,
+    param_noise_generators,
+    torch_generator_from_state,
+    torch_generator_state,
 )
 
 #: Name of the model attribute holding the parameter-noise state; a plain JSON-serialisable dict,
@@ -160,12 +164,9 @@ class ParameterNoiseCallback(BaseCallback):
                 f"got model of type {type(self.model).__name__}"
             )
 
-    def _seed_sequence(self) -> np.random.SeedSequence:
+    def _run_seed(self) -> Optional[int]:
         seed = self.seed if self.seed is not None else getattr(self.model, "seed", None)
-        if seed is None:
-            return np.random.SeedSequence()
-        # Fixed spawn key so this stream differs from the model's own torch/numpy seeding with the same integer.
-        return np.random.SeedSequence(int(seed), spawn_key=(0x5A7A,))
+        return None if seed is None else int(seed)
 
     def _on_training_start(self) -> None:
         model = self._td3()
@@ -186,9 +187,7 @@ class ParameterNoiseCallback(BaseCallback):
             if "generator_state" in state and "rng_state" in state:
                 self._restore_generators(state)
             else:
-                torch_seed, np_seed = self._seed_sequence().generate_state(2, dtype=np.uint32)
-                self._generator = make_generator(int(torch_seed))
-                self._rng = np.random.default_rng(int(np_seed))
+                self._generator, self._rng = param_noise_generators(self._run_seed())
 
         actor = self._actor()
         n_envs = model.n_envs
@@ -242,25 +241,15 @@ class ParameterNoiseCallback(BaseCallback):
                 "sampling": self.sampling,
                 "n_adaptations": self.n_adaptations,
                 # torch.Generator state (a uint8 tensor) as base64 text, NumPy's as its (JSON-able) state dict
-                "generator_state": base64.b64encode(self._generator.get_state().numpy().tobytes()).decode("ascii"),
-                "rng_state": copy.deepcopy(self._rng.bit_generator.state),
+                "generator_state": torch_generator_state(self._generator),
+                "rng_state": numpy_generator_state(self._rng),
             },
         )
 
     def _restore_generators(self, state: dict[str, Any]) -> None:
         """Set the perturbation and replay-index generators to the states stored by :meth:`_store_state`."""
-        raw = np.frombuffer(base64.b64decode(state["generator_state"]), dtype=np.uint8).copy()
-        generator = th.Generator()
-        generator.set_state(th.from_numpy(raw))
-        rng_state = copy.deepcopy(state["rng_state"])
-        bit_generators = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM, "MT19937": np.random.MT19937}
-        name = rng_state.get("bit_generator")
-        if name not in bit_generators:
-            raise ValueError(f"{PARAM_NOISE_STATE_ATTR}['rng_state'] has an unknown bit generator {name!r}")
-        bit_generator = bit_generators[name]()
-        bit_generator.state = rng_state
-        self._generator = generator
-        self._rng = np.random.Generator(bit_generator)
+        self._generator = torch_generator_from_state(state["generator_state"])
+        self._rng = numpy_generator_from_state(state["rng_state"], f"{PARAM_NOISE_STATE_ATTR}['rng_state']")
 
     @staticmethod
     def _make_clone(actor: nn.Module) -> nn.Module:

@@ -58,6 +58,9 @@ import numpy as np
 from numpy.typing import DTypeLike
 from stable_baselines3.common.noise import ActionNoise, VectorizedActionNoise
 
+from sb3_ddpg_ext.seeding import SeedType
+from sb3_ddpg_ext.seeding import seed_sequence as _seed_sequence
+
 __all__ = [
     "ColoredActionNoise",
     "GaussianActionNoise",
@@ -66,24 +69,7 @@ __all__ = [
     "make_action_noise",
 ]
 
-SeedType = Union[int, np.random.SeedSequence, None]
 ArrayLike = Union[float, np.ndarray, list, tuple]
-
-
-def _seed_sequence(seed: SeedType) -> np.random.SeedSequence:
-    """Turn ``seed`` into a :class:`numpy.random.SeedSequence`.
-
-    :param seed: non-negative int, a ``SeedSequence``, or None (entropy drawn from NumPy's global generator,
-        so that ``np.random.seed`` makes the result reproducible).
-    :return: the seed sequence
-    """
-    if seed is None:
-        return np.random.SeedSequence(np.random.randint(0, 2**31 - 1, size=4).tolist())
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise ValueError(f"seed must be None or a non-negative int, got seed={seed!r}")
-    return np.random.SeedSequence(int(seed))
 
 
 def _as_float_array(value: ArrayLike, name: str, non_negative: bool = False) -> np.ndarray:

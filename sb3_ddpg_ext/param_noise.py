@@ -28,6 +28,8 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from sb3_ddpg_ext.seeding import make_generator  # noqa: F401 (re-export: the generator of perturb())
+
 SamplingMode = Literal["per_element", "per_tensor", "single"]
 SAMPLING_MODES: tuple[str, ...] = ("per_element", "per_tensor", "single")
 
@@ -276,18 +278,3 @@ def action_distance(actor: nn.Module, perturbed_actor: nn.Module, observations: 
     if actions.shape != perturbed_actions.shape:
         raise ValueError(f"actor and perturbed_actor output shapes differ: {actions.shape} vs {perturbed_actions.shape}")
     return float(th.sqrt(th.mean((actions - perturbed_actions) ** 2)).item())
-
-
-def make_generator(seed: int | None) -> th.Generator:
-    """
-    A CPU ``torch.Generator`` seeded from ``seed`` (or from fresh OS entropy if None).
-
-    :param seed: Seed or None.
-    :return: The generator.
-    """
-    generator = th.Generator()
-    if seed is None:
-        generator.manual_seed(int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1))
-    else:
-        generator.manual_seed(int(seed))
-    return generator

@@ -32,6 +32,7 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from sb3_ddpg_ext.noise import make_action_noise
+from sb3_ddpg_ext.seeding import derive_seed
 
 if TYPE_CHECKING:
     from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
@@ -300,13 +301,6 @@ def parse_exploration_spec(spec: str) -> ExplorationSpec:
     return ExplorationSpec(action_noise=action_part, param_noise_stddev=param[0], param_noise_sampling=param[1])
 
 
-def _derive_seed(seed: Optional[int], stream: int) -> Optional[int]:
-    """An independent 32-bit seed for stream ``stream`` of a run seeded with ``seed`` (None stays None)."""
-    if seed is None:
-        return None
-    return int(np.random.SeedSequence(int(seed), spawn_key=(0x200, stream)).generate_state(1, dtype=np.uint32)[0])
-
-
 class ExplorationCallback(BaseCallback):
     """
     Exploration of a DDPG / TD3 model from one baselines-style spec string, usable as an rl-zoo3 ``callback:`` entry
@@ -381,7 +375,7 @@ class ExplorationCallback(BaseCallback):
             }
             kwargs.update(self.param_noise_kwargs)
             # seed None: ParameterNoiseCallback derives its own stream from model.seed.
-            kwargs.setdefault("seed", _derive_seed(seed, 1))
+            kwargs.setdefault("seed", derive_seed(seed, 1))
             self.param_noise_callback = ParameterNoiseCallback(**kwargs)
 
     # -------------------------------------------------------------- helpers
@@ -448,7 +442,7 @@ class ExplorationCallback(BaseCallback):
                     self.action_noise_spec,
                     action_dim,
                     n_envs=model.n_envs,
-                    seed=_derive_seed(self._run_seed(), 0),
+                    seed=derive_seed(self._run_seed(), 0),
                     seq_len=self._episode_length(),
                 )
             model.action_noise = self.action_noise

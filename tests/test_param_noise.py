@@ -729,3 +729,38 @@ def test_param_noise_check_summary_counts_solved_seeds() -> None:
     assert "30k sigma0=0.2 delta=0.2 normalize-obs: 1 of 2 seeds solved" in table
     assert "30k no-param-noise normalize-obs: 0 of 1 seeds solved" in table
     assert "first episode > threshold: 1" in table and "first episode > threshold: None" in table
+
+
+# ---------------------------------------------------------------------------------------------- seeding (one owner)
+def test_seeding_derivations_are_pinned():
+    """The derived seeds and first draws are part of committed results: pinned values (computed before the move)."""
+    from sb3_ddpg_ext import param_noise, seeding
+
+    assert [seeding.derive_seed(s, k) for s in (0, 7, 2**31) for k in (0, 1)] == [
+        2875465502,
+        1220447806,
+        3020176973,
+        3070903177,
+        1875605695,
+        2793742023,
+    ]
+    assert seeding.derive_seed(None, 0) is None
+    generator, rng = seeding.param_noise_generators(5)
+    assert th.randn(3, generator=generator).tolist() == [-1.3828500509262085, -1.1045193672180176, 0.00396628025919199]
+    assert rng.integers(0, 1000, 3).tolist() == [538, 386, 391]
+    assert param_noise.make_generator is seeding.make_generator  # old import path
+
+
+def test_generator_states_round_trip():
+    from sb3_ddpg_ext import seeding
+
+    generator, rng = seeding.param_noise_generators(3)
+    torch_state, np_state = seeding.torch_generator_state(generator), seeding.numpy_generator_state(rng)
+    json.dumps({"t": torch_state, "n": np_state})  # JSON-able
+    expected_t, expected_n = th.randn(4, generator=generator), rng.random(4)
+    restored_t = seeding.torch_generator_from_state(torch_state)
+    restored_n = seeding.numpy_generator_from_state(np_state)
+    assert th.equal(th.randn(4, generator=restored_t), expected_t)
+    assert np.array_equal(restored_n.random(4), expected_n)
+    with pytest.raises(ValueError, match="unknown bit generator 'Philox2'"):
+        seeding.numpy_generator_from_state({**np_state, "bit_generator": "Philox2"})
