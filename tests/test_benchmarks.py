@@ -321,6 +321,44 @@ def test_shipped_suites_load_and_expand():
         assert len(suite.seeds) == 10 and {t.n_timesteps for t in suite.tasks} == {1_000_000}, name
 
 
+def test_experiment_check_suites_hold_the_old_scripts_settings():
+    """param_noise_mcc and ln_pendulum replace benchmarks/param_noise_check.py and ln_pendulum_check.py."""
+    suite = load_suite("param_noise_mcc")
+    assert (suite.seeds, [t.n_timesteps for t in suite.tasks], [t.eval_freq for t in suite.tasks]) == (
+        tuple(range(16)),
+        [30_000],
+        [5000],
+    )
+    cells = {c.variant: c for c in suite.cells}
+    assert set(cells) == {"noise_param_0.2", "noise_none"}
+    for cell in cells.values():
+        hp = cell.hyperparams
+        assert cell.task.env_id == "MountainCarContinuous-v0" and cell.algo == "ddpg"
+        assert hp["policy"] == "sb3_ddpg_ext.policies.LnMlpPolicy"
+        assert hp["policy_kwargs"] == {"net_arch": [64, 64], "layer_norm_actor": True, "layer_norm_critic": True}
+        assert hp["normalize"] == {"norm_obs": True, "norm_reward": False}  # both arms: no per-variant overrides
+        assert "noise_type" not in hp and "noise_std" not in hp  # the zoo entry's OU noise is gone
+        assert (hp["learning_rate"], hp["batch_size"], hp.get("gamma", 0.99), hp.get("learning_starts", 100)) == (
+            1e-3,
+            256,
+            0.99,
+            100,
+        )
+    spec = {v: c.hyperparams["callback"][0]["sb3_ddpg_ext.zoo.ExplorationCallback"]["spec"] for v, c in cells.items()}
+    assert spec == {"noise_param_0.2": "adaptive-param_0.2", "noise_none": "none"}
+
+    ln = load_suite("ln_pendulum")
+    assert [(c.variant, c.task.n_timesteps, c.task.eval_episodes) for c in ln.cells] == [
+        ("baseline", 10_000, 10),
+        ("ln_both", 10_000, 10),
+    ]
+    base, layer_norm = (c.hyperparams for c in ln.cells)
+    assert base["policy"] == "MlpPolicy" and layer_norm["policy"] == "sb3_ddpg_ext.policies.LnMlpPolicy"
+    for hp in (base, layer_norm):
+        assert (hp["learning_starts"], hp["gamma"], hp["noise_type"], hp["noise_std"]) == (1000, 0.98, "normal", 0.1)
+        assert hp["policy_kwargs"]["net_arch"] == [400, 300]
+
+
 def _fake_run_json(run_dir: Path, **fields: Any) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "run.json", {"host": socket.gethostname(), **fields})

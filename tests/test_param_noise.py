@@ -706,31 +706,6 @@ def test_vec_normalize_adaptation_sees_normalised_observations() -> None:
     assert np.abs(obs[:, 1]).max() > 0.2 > np.abs(model.replay_buffer.observations[rows, 0, 1]).max()  # type: ignore[union-attr]
 
 
-def test_param_noise_check_summary_counts_solved_seeds() -> None:
-    from benchmarks.param_noise_check import summarize
-
-    def run(seed: int, final: float, param_noise: bool) -> dict[str, Any]:
-        return {
-            "env_id": "MountainCarContinuous-v0",
-            "n_timesteps": 30000,
-            "seed": seed,
-            "normalize_obs": True,
-            "action_noise_std": 0.0,
-            "param_noise": {"initial_stddev": 0.2, "desired_action_stddev": 0.2, "final_stddev": 0.03}
-            if param_noise
-            else None,
-            "final_eval_mean": final,
-            "final_eval_std": 0.1,
-            "eval_mean_returns": [-1.0, final],
-            "train_episode_returns": [-5.0, 93.0 if final > 50 else -1.0],
-        }
-
-    table = summarize([run(0, 93.0, True), run(1, -0.5, True), run(0, -0.1, False)])
-    assert "30k sigma0=0.2 delta=0.2 normalize-obs: 1 of 2 seeds solved" in table
-    assert "30k no-param-noise normalize-obs: 0 of 1 seeds solved" in table
-    assert "first episode > threshold: 1" in table and "first episode > threshold: None" in table
-
-
 # ---------------------------------------------------------------------------------------------- seeding (one owner)
 def test_seeding_derivations_are_pinned():
     """The derived seeds and first draws are part of committed results: pinned values (computed before the move)."""
