@@ -4,7 +4,7 @@ step grid, compute metrics with stratified-bootstrap confidence intervals, draw 
 Pipeline (one module per hop)::
 
     load.load_runs(paths)            -> LoadResult(evals, episodes, runs, inventory)
-    align.align_runs(evals)          -> evaluations on a common step grid per task
+    align.align_runs(evals)          -> AlignedRuns: runs x steps matrix per task/variant on the task's grid
     metrics.*                        -> pure numpy estimators + vectorised stratified bootstrap
     scores.SCORE_TABLE               -> random / reference scores (with sources) for normalisation
     plots.*                          -> matplotlib figures (Agg, colour-blind palette)
@@ -15,7 +15,7 @@ Pipeline (one module per hop)::
 Command line: ``python -m analysis report RUNS_DIR... --out DIR``.
 """
 
-from analysis.align import align_runs, check_lengths, task_grid, to_array
+from analysis.align import AlignedRuns, Curves, align_runs, check_lengths, task_grid
 from analysis.load import Inventory, LoadResult, load_curve_arrays, load_runs, load_yaml, load_zoo_run
 from analysis.metrics import (
     aggregate_iqm,
@@ -38,7 +38,9 @@ from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, normalize
 
 __all__ = [
     "SCORE_TABLE",
+    "AlignedRuns",
     "Analysis",
+    "Curves",
     "Inventory",
     "LoadResult",
     "ReportSettings",
@@ -68,6 +70,5 @@ __all__ = [
     "stratified_bootstrap_ci",
     "task_grid",
     "task_means",
-    "to_array",
     "write_report",
 ]

@@ -4,10 +4,15 @@ All the curve metrics (seed-mean curves, CI bands, per-step IQM) need every run 
 same steps. :func:`align_runs` is the one place where that happens: runs that share their evaluation steps
 are used as they are, otherwise each run is linearly interpolated onto the task's grid, which is restricted
 to the steps that *all* runs of the task cover (never extrapolated).
+
+The result, :class:`AlignedRuns`, is the one representation of aligned curves used by the rest of the package:
+one runs x steps matrix (:class:`Curves`) per task and variant, with its step grid, run ids and seeds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -16,6 +21,97 @@ import pandas as pd
 from analysis.load import Inventory
 
 ALIGNED_COLUMNS = ["task", "variant", "seed", "run", "timesteps", "eval_return_mean"]
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Aligned curves of the runs of one task and variant.
+
+    :param task: environment id.
+    :param variant: variant name.
+    :param runs: ``(n_runs,)`` run ids, ordered by seed then run id.
+    :param seeds: ``(n_runs,)`` int64 seeds of the runs.
+    :param steps: ``(n_steps,)`` int64 step grid of the task (the same for every variant of it).
+    :param values: ``(n_runs, n_steps)`` float values (NaN where an explicit grid leaves a run's range).
+    """
+
+    task: str
+    variant: str
+    runs: np.ndarray
+    seeds: np.ndarray
+    steps: np.ndarray
+    values: np.ndarray
+
+    @property
+    def n_runs(self) -> int:
+        """Number of runs (rows of ``values``)."""
+        return int(self.values.shape[0])
+
+
+@dataclass
+class AlignedRuns:
+    """Output of :func:`align_runs`: one :class:`Curves` per (task, variant), sorted by task then variant.
+
+    A task whose runs share no step (empty grid) has no cell.
+
+    :param cells: ``{(task, variant): Curves}`` in sorted order.
+    :param value: name of the aligned column (e.g. ``eval_return_mean``).
+    """
+
+    cells: dict[tuple[str, str], Curves] = field(default_factory=dict)
+    value: str = "eval_return_mean"
+
+    def __iter__(self) -> Iterator[Curves]:
+        return iter(self.cells.values())
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    @property
+    def tasks(self) -> list[str]:
+        """Sorted tasks with at least one cell."""
+        return sorted({t for t, _ in self.cells})
+
+    @property
+    def variants(self) -> list[str]:
+        """Sorted variants with at least one cell."""
+        return sorted({v for _, v in self.cells})
+
+    def task_matrix(self, task: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Curves of every run of one task (all its variants, which share the task's grid) as one matrix.
+
+        :param task: environment id.
+        :return: ``(run ids, steps (n_steps,), values (n_runs, n_steps))``, runs ordered by variant, seed, run id.
+        """
+        cells = [c for (t, _), c in self.cells.items() if t == task]
+        if not cells:
+            raise KeyError(f"AlignedRuns.task_matrix: no aligned runs of task {task!r}")
+        runs = [str(r) for c in cells for r in c.runs]
+        return runs, cells[0].steps, np.concatenate([c.values for c in cells], axis=0)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The same curves as a long table, columns ``task, variant, seed, run, timesteps, <value>`` (one row
+        per run and grid step)."""
+        columns = [*ALIGNED_COLUMNS[:-1], self.value]
+        if not self.cells:
+            return pd.DataFrame(columns=columns)
+        frames = []
+        for c in self:
+            n = len(c.steps)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "task": c.task,
+                        "variant": c.variant,
+                        "seed": np.repeat(c.seeds, n),
+                        "run": np.repeat(c.runs, n),
+                        "timesteps": np.tile(c.steps, c.n_runs),
+                        self.value: c.values.ravel(),
+                    },
+                    columns=columns,
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
 
 
 def task_grid(evals: pd.DataFrame, n_points: Optional[int] = None) -> np.ndarray:
@@ -44,23 +140,25 @@ def align_runs(
     grid: Optional[np.ndarray] = None,
     n_points: Optional[int] = None,
     value: str = "eval_return_mean",
-) -> pd.DataFrame:
+) -> AlignedRuns:
     """Align every run onto its task's common step grid.
 
     :param evals: tidy evaluations (columns ``task, variant, seed, run, timesteps`` and ``value``).
     :param grid: steps to use for every task (default: :func:`task_grid` per task, over all variants of it).
     :param n_points: passed to :func:`task_grid` when ``grid`` is None.
     :param value: column to align.
-    :return: DataFrame with columns ``task, variant, seed, run, timesteps, <value>``: for each task, every run
-        has exactly one row per grid step. Runs whose steps coincide with the grid are copied, the others
-        linearly interpolated (grid points outside a run's range would be extrapolation: NaN).
+    :return: an :class:`AlignedRuns`: for each (task, variant) the runs x steps matrix on the task's grid. Runs
+        whose steps coincide with the grid are copied, the others linearly interpolated (grid points outside a
+        run's range would be extrapolation: NaN).
     """
     for col in ("task", "variant", "seed", "run", "timesteps", value):
         if col not in evals.columns:
             raise ValueError(f"align_runs: evals lacks column {col!r}")
-    out = []
+    cells: dict[tuple[str, str], Curves] = {}
     for task, tdf in evals.groupby("task", sort=True):
         steps = np.asarray(grid, dtype=np.int64) if grid is not None else task_grid(tdf, n_points)
+        if len(steps) == 0:  # the runs of the task share no step
+            continue
         tdf = tdf.sort_values(["variant", "seed", "run", "timesteps"], kind="stable")
         keys = tdf[["variant", "seed", "run"]].to_numpy(object)
         x_all = tdf["timesteps"].to_numpy(float)
@@ -76,35 +174,15 @@ def align_runs(
                 values[i] = y
             else:  # linear interpolation; grid points outside the run's range would be extrapolation: NaN
                 values[i] = np.interp(steps, x, y, left=np.nan, right=np.nan)
-        n = len(steps)
-        out.append(
-            pd.DataFrame(
-                {
-                    "task": task,
-                    "variant": np.repeat(keys[starts, 0], n),
-                    "seed": np.repeat(keys[starts, 1].astype(np.int64), n),
-                    "run": np.repeat(keys[starts, 2], n),
-                    "timesteps": np.tile(steps, len(starts)),
-                    value: values.ravel(),
-                }
-            )
-        )
-    if not out:
-        return pd.DataFrame(columns=[*ALIGNED_COLUMNS[:-1], value])
-    return pd.concat(out, ignore_index=True)
-
-
-def to_array(aligned: pd.DataFrame, value: str = "eval_return_mean") -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Curves of aligned runs (one task, typically one variant) as a matrix.
-
-    :param aligned: output of :func:`align_runs` restricted to one task.
-    :param value: column holding the values.
-    :return: ``(run ids, steps (n_steps,), values (n_runs, n_steps))``.
-    """
-    if aligned["task"].nunique() > 1:
-        raise ValueError(f"to_array: expected one task, got {sorted(aligned['task'].unique())}")
-    wide = aligned.pivot_table(index="run", columns="timesteps", values=value, aggfunc="first", dropna=False)
-    return list(wide.index), wide.columns.to_numpy(np.int64), wide.to_numpy(float)
+        variant_col = keys[starts, 0]
+        seeds = keys[starts, 1].astype(np.int64)
+        runs = keys[starts, 2]
+        # runs are sorted by variant: each variant is one block of rows
+        vb = np.r_[0, np.flatnonzero(variant_col[1:] != variant_col[:-1]) + 1, len(starts)]
+        for a, b in zip(vb[:-1], vb[1:]):
+            variant = str(variant_col[a])
+            cells[(str(task), variant)] = Curves(str(task), variant, runs[a:b], seeds[a:b], steps, values[a:b])
+    return AlignedRuns(cells, value)
 
 
 def check_lengths(

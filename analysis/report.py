@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import export, plots
-from analysis.align import align_runs, check_lengths
+from analysis.align import AlignedRuns, align_runs, check_lengths
 from analysis.load import LoadResult, PathLike, load_runs
 from analysis.metrics import (
     AGGREGATES,
@@ -36,7 +36,7 @@ from analysis.metrics import (
     run_score_distribution,
     stratified_bootstrap_ci,
 )
-from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, score_table_frame
+from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, normalize, score_table_frame
 
 SUMMARY_COLUMNS = [
     "task",
@@ -125,7 +125,7 @@ class Analysis:
     settings: ReportSettings
     inputs: list[str]
     loaded: LoadResult
-    aligned: pd.DataFrame
+    aligned: AlignedRuns
     summary: pd.DataFrame
     curves: pd.DataFrame
     run_scores: pd.DataFrame
@@ -210,21 +210,16 @@ def analyse(
         if incomplete:
             runs.loc[runs["run"].isin(incomplete), ["included", "reason"]] = [False, "incomplete"]
         evals = loaded.evals[~loaded.evals["run"].isin(incomplete)]
-        aligned = (
-            align_runs(evals)
-            if len(evals)
-            else pd.DataFrame(columns=["task", "variant", "seed", "run", "timesteps", "eval_return_mean"])
-        )
+        aligned = align_runs(evals) if len(evals) else AlignedRuns()
 
-    variants = sorted(aligned["variant"].unique()) if len(aligned) else []
-    tasks = sorted(aligned["task"].unique()) if len(aligned) else []
+    variants, tasks = aligned.variants, aligned.tasks
     baseline = settings.baseline
     if baseline is not None and baseline not in variants:
         raise ValueError(f"analyse: baseline variant {baseline!r} not among the loaded variants {variants}")
     if baseline is None and variants:
         baseline = "baseline" if "baseline" in variants else _default_baseline(aligned, variants)
-    if variants:
-        variants = [baseline] + [v for v in variants if v != baseline]  # type: ignore[list-item]
+    if baseline is not None:  # then variants is not empty
+        variants = [baseline] + [v for v in variants if v != baseline]
 
     # Normalisation rows for the tasks present
     norm = score_table_frame(tasks, table) if tasks else pd.DataFrame(columns=["task", "random", "reference", "note"])
@@ -300,9 +295,9 @@ def analyse(
     )
 
 
-def _default_baseline(aligned: pd.DataFrame, variants: list[str]) -> str:
+def _default_baseline(aligned: AlignedRuns, variants: list[str]) -> str:
     """The variant sharing tasks with the most other variants' tasks (ties: first in sorted order)."""
-    task_sets = {v: set(aligned.loc[aligned["variant"] == v, "task"]) for v in variants}
+    task_sets = {v: {t for t, w in aligned.cells if w == v} for v in variants}
     shared = {v: sum(len(task_sets[v] & task_sets[w]) for w in variants if w != v) for v in variants}
     return max(variants, key=lambda v: (shared[v], -variants.index(v)))
 
@@ -312,7 +307,7 @@ def _child_seed(rng: np.random.Generator) -> int:
 
 
 def _per_task(
-    aligned: pd.DataFrame,
+    aligned: AlignedRuns,
     runs: pd.DataFrame,
     task_scores: dict[str, Optional[TaskScores]],
     settings: ReportSettings,
@@ -320,8 +315,8 @@ def _per_task(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rows, curve_frames, score_rows = [], [], []
     excluded = runs[~runs["included"].astype(bool)]
-    for (task, variant), grp in aligned.groupby(["task", "variant"], sort=True):
-        run_ids, seeds, steps, mat = _rect(grp)
+    for c in aligned:
+        task, variant, run_ids, seeds, steps, mat = c.task, c.variant, c.runs, c.seeds, c.steps, c.values
         keep = ~np.isnan(mat).any(axis=0)  # a grid point some run does not cover (only with an explicit grid)
         steps, mat = steps[keep], mat[:, keep]
         if mat.shape[1] == 0:
@@ -343,13 +338,9 @@ def _per_task(
             )
         )
         s = task_scores.get(task)
-        norm_finals = (finals - s.random) / (s.reference - s.random) if s is not None else np.full(n_runs, np.nan)
+        norm_finals = normalize(finals, s.random, s.reference) if s is not None else np.full(n_runs, np.nan)
         # normalisation is affine: the percentile interval of the normalised mean is the normalised interval
-        norm_ci = (
-            np.sort((np.array([low, high], dtype=float) - s.random) / (s.reference - s.random))
-            if s is not None
-            else np.full(2, np.nan)
-        )
+        norm_ci = np.sort(normalize([low, high], s.random, s.reference)) if s is not None else np.full(2, np.nan)
         ex = excluded[(excluded["task"] == task) & (excluded["variant"] == variant)]
         for run, seed, f, nf, a in zip(run_ids, seeds, finals, norm_finals, aucs):
             score_rows.append(
@@ -403,21 +394,6 @@ def _per_task(
         )
     run_scores = pd.DataFrame(score_rows, columns=["task", "variant", "run", "seed", "final", "final_norm", "auc"])
     return summary, curves, run_scores
-
-
-def _rect(grp: pd.DataFrame, value: str = "eval_return_mean") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Runs x steps matrix of aligned rows (``align_runs`` output: each run's rows contiguous, same grid).
-
-    :return: ``(run ids, seeds, steps, values (n_runs, n_steps))``.
-    """
-    runs = grp["run"].to_numpy(object)
-    starts = np.r_[0, np.flatnonzero(runs[1:] != runs[:-1]) + 1]
-    n_runs = len(starts)
-    if len(grp) % n_runs:
-        raise ValueError("aligned table is not rectangular: use analysis.align.align_runs output")
-    n_steps = len(grp) // n_runs
-    steps = grp["timesteps"].to_numpy(np.int64)[:n_steps]
-    return runs[starts], grp["seed"].to_numpy()[starts], steps, grp[value].to_numpy(float).reshape(n_runs, n_steps)
 
 
 def score_matrix(run_scores: pd.DataFrame, variant: str, tasks: list[str], value: str = "final_norm") -> np.ndarray:
@@ -551,7 +527,7 @@ def _subsample(n: int, k: int) -> np.ndarray:
 
 
 def _sample_efficiency(
-    aligned: pd.DataFrame,
+    aligned: AlignedRuns,
     variants: list[str],
     tasks: list[str],
     task_scores: dict[str, Optional[TaskScores]],
@@ -565,15 +541,14 @@ def _sample_efficiency(
     relative schedule); otherwise each run is interpolated linearly between its evaluations (said in ``notes``).
     """
     empty = pd.DataFrame(columns=["variant", "x", "point", "low", "high"])
-    if not tasks or aligned.empty:
+    if not tasks or not len(aligned):
         return empty, "timesteps"
     # normalised runs x steps matrix per (task, variant)
     mats: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for (task, variant), grp in aligned[aligned["task"].isin(tasks)].groupby(["task", "variant"], sort=True):
-        _, _, steps, mat = _rect(grp)
-        s = task_scores[task]
-        assert s is not None
-        mats[(task, variant)] = (steps, (mat - s.random) / (s.reference - s.random))
+    for c in aligned:
+        s = task_scores.get(c.task)
+        if c.task in tasks and s is not None:
+            mats[(c.task, c.variant)] = (c.steps, normalize(c.values, s.random, s.reference))
     if not mats:
         return empty, "timesteps"
     npts = settings.n_curve_points

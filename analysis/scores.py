@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 
@@ -122,9 +123,13 @@ def lookup_scores(task: str, table: Optional[dict[str, TaskScores]] = None) -> O
     )
 
 
-def normalize(returns: np.ndarray, random: float, reference: float) -> np.ndarray:
-    """``(returns - random) / (reference - random)``.
+def normalize(returns: npt.ArrayLike, random: float, reference: float) -> np.ndarray:
+    """``(returns - random) / (reference - random)``: the one place scores are normalised.
 
+    :param returns: raw returns (any shape).
+    :param random: return of a uniformly random policy (normalised 0).
+    :param reference: return of the reference agent (normalised 1).
+    :return: float array of the shape of ``returns``.
     :raises ValueError: if ``reference == random``.
     """
     if reference == random:

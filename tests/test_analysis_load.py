@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.align import align_runs, check_lengths, task_grid, to_array
+from analysis.align import align_runs, check_lengths, task_grid
 from analysis.load import Inventory, load_runs, load_yaml
 from analysis.synthetic import write_runner_run, write_zoo_log
 
@@ -162,11 +162,47 @@ def test_align_different_lengths_and_grids():
     ev = pd.DataFrame(rows)
     np.testing.assert_array_equal(task_grid(ev), [0, 10, 20])  # common support of a, b, c
     al = align_runs(ev)
-    runs, steps, mat = to_array(al)
+    runs, steps, mat = al.task_matrix("T")
     assert runs == ["a", "b", "c"]
+    np.testing.assert_array_equal(steps, [0, 10, 20])
     np.testing.assert_allclose(mat, np.tile([0.0, 10.0, 20.0], (3, 1)))  # linear curves interpolate exactly
     al2 = align_runs(ev[ev["run"] != "c"], n_points=4)
-    np.testing.assert_array_equal(al2["timesteps"].unique(), [0, 10, 20, 30])
+    np.testing.assert_array_equal(al2.cells[("T", "v")].steps, [0, 10, 20, 30])
+
+
+def test_aligned_runs_one_matrix_per_task_and_variant():
+    """align_runs gives one runs x steps matrix per (task, variant) on the task's grid (shared by its variants),
+    runs ordered by seed; the long table is a view of the same numbers."""
+    rows = []
+    for task, variant, seed, steps in (
+        ("T", "w", 1, [0, 10, 20]),
+        ("T", "v", 2, [0, 10, 20, 30]),
+        ("T", "v", 0, [0, 5, 20]),
+        ("U", "v", 0, [100, 200]),
+        ("X", "v", 0, [0, 10]),
+        ("X", "w", 0, [20, 30]),  # shares no step with the other run of X: no grid
+    ):
+        for s in steps:
+            run = f"{task}{variant}{seed}"
+            rows.append(
+                {"task": task, "variant": variant, "seed": seed, "run": run, "timesteps": s, "eval_return_mean": s + seed}
+            )
+    al = align_runs(pd.DataFrame(rows))
+    assert list(al.cells) == [("T", "v"), ("T", "w"), ("U", "v")]
+    assert al.tasks == ["T", "U"] and al.variants == ["v", "w"]
+    tv = al.cells[("T", "v")]
+    assert list(tv.runs) == ["Tv0", "Tv2"] and tv.seeds.tolist() == [0, 2] and tv.seeds.dtype == np.int64
+    np.testing.assert_array_equal(tv.steps, [0, 10, 20])  # steps of T's longest run within the common support
+    np.testing.assert_allclose(tv.values, [[0.0, 10.0, 20.0], [2.0, 12.0, 22.0]])  # Tv0 interpolated at 10
+    assert al.cells[("T", "w")].steps is tv.steps and tv.n_runs == 2
+    runs, steps, mat = al.task_matrix("T")
+    assert runs == ["Tv0", "Tv2", "Tw1"] and mat.shape == (3, 3)
+    with pytest.raises(KeyError, match="X"):
+        al.task_matrix("X")
+    long = al.to_frame()
+    assert list(long.columns) == ["task", "variant", "seed", "run", "timesteps", "eval_return_mean"]
+    assert len(long) == 3 * 3 + 2
+    np.testing.assert_allclose(long.loc[long["run"] == "Tv2", "eval_return_mean"], [2.0, 12.0, 22.0])
 
 
 def test_check_lengths_flags_incomplete_runs():
