@@ -585,8 +585,9 @@ def _skipped(spec: RunSpec, run_dir: Path, redo_diverged: bool) -> Optional[dict
     if previous is not None and is_finished(run_dir, redo_diverged):
         return {**previous, "skipped": True}
     if previous is not None and _running_elsewhere(previous):
-        # Another live runner (worker) on this host executes this run right now (a runner without the lock file).
-        return {**previous, "skipped": True}
+        # Another live runner (worker) on this host executes this run right now (a runner without the lock file, or
+        # one that holds the lock and has written its run.json before this process tried the lock).
+        return {**previous, "skipped": True, "running_elsewhere": True}
     return None
 
 

@@ -155,6 +155,26 @@ def test_execute_run_skips_a_run_locked_elsewhere(tmp_path, fake_train):
     assert len(_trainings(fake_train)) == 1
 
 
+def test_execute_run_skips_a_run_another_live_runner_recorded(tmp_path, fake_train):
+    """A run.json saying `running` with a live worker and child on this host (another runner that took the lock and
+    wrote run.json first) is reported as running elsewhere too, whichever of the two checks sees it first."""
+    import socket
+
+    (spec,) = expand_grid(load_suite(write_suite(tmp_path / "s.yml", train_module="fake_train")))
+    run_dir = spec.run_dir(tmp_path / "out")
+    run_dir.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = {"status": "running", "host": socket.gethostname(), "worker_pid": other.pid, "child_pid": other.pid}
+        (run_dir / "run.json").write_text(json.dumps(record))
+        info = execute_run(spec, tmp_path / "out")
+    finally:
+        other.kill()
+        other.wait()
+    assert info["skipped"] and info["running_elsewhere"] and info["status"] == "running"
+    assert not _trainings(fake_train)
+
+
 # ------------------------------------------------------------------------------------- C2: corrupt run.json
 def test_truncated_run_json_is_corrupt_and_its_logs_are_kept(tmp_path, fake_train, capsys):
     suite_file = write_suite(tmp_path / "s.yml", train_module="fake_train", seeds=2)
