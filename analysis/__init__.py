@@ -1,16 +1,18 @@
 """Analysis of DDPG benchmark runs: load zoo / runner / curve logs into tidy tables, align them on a common
 step grid, compute metrics with stratified-bootstrap confidence intervals, draw figures, write a report.
 
-Pipeline (one module per hop)::
+Pipeline (one module per hop; computation apart from rendering)::
 
-    load.load_runs(paths)            -> LoadResult(evals, episodes, runs, inventory)
-    align.align_runs(evals)          -> AlignedRuns: runs x steps matrix per task/variant on the task's grid
-    metrics.*                        -> pure numpy estimators + vectorised stratified bootstrap
-    scores.SCORE_TABLE               -> random / reference scores (with sources) for normalisation
-    plots.*                          -> matplotlib figures (Agg, colour-blind palette)
-    export.*                         -> run commands / commits, LaTeX tables, the zoo plotting layout (zoo/)
-    report.build_report(paths, out)  -> report.md, report.html, summary.csv, inventory.csv, tables.tex,
-                                        figure data CSVs, zoo/, figures/
+    load.load_runs(paths)              -> LoadResult(evals, episodes, runs, inventory)
+    align.align_runs(evals)            -> AlignedRuns: runs x steps matrix per task/variant on the task's grid
+    metrics.*                          -> pure numpy estimators + vectorised stratified bootstrap
+    scores.SCORE_TABLE, normalize      -> random / reference scores (with sources); the normalisation
+    study.analyse(paths)               -> Analysis: every table, curve, note and count of a report (no file written)
+    plots.draw_figures(analysis, dir)  -> matplotlib figures (Agg, colour-blind palette)
+    export.write_tables(analysis, dir) -> summary.csv, inventory.csv, ... figure data CSVs, tables.tex, commands.csv;
+                                          run commands / commits, the zoo plotting layout (zoo/)
+    report.write_report(analysis, out) -> report.md, report.html (and the figures, tables, zoo/ above)
+    report.build_report(paths, out)    -> analyse, then write_report
 
 Command line: ``python -m analysis report RUNS_DIR... --out DIR``.
 """
@@ -33,8 +35,9 @@ from analysis.metrics import (
     stratified_bootstrap_ci,
     task_means,
 )
-from analysis.report import Analysis, ReportSettings, analyse, build_report, write_report
+from analysis.report import build_report, write_report
 from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, normalize
+from analysis.study import Analysis, ReportSettings, analyse
 
 __all__ = [
     "SCORE_TABLE",

@@ -1,22 +1,25 @@
 """Figures (matplotlib, Agg backend, colour-blind palette). Plotting only: every number drawn here is
-computed in :mod:`analysis.metrics` / :mod:`analysis.report` and passed in."""
+computed in :mod:`analysis.study` and read from its :class:`~analysis.study.Analysis` (:func:`draw_figures`)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from analysis.metrics import AGGREGATES
+from analysis.study import Analysis, smooth_values
 
 _LINESTYLES = ["-", "--", ":", "-."]
 _PALETTE_SIZE = 10
@@ -30,12 +33,6 @@ def variant_styles(variants: Sequence[str]) -> dict[str, dict[str, object]]:
         v: {"color": palette[i % _PALETTE_SIZE], "linestyle": _LINESTYLES[(i // _PALETTE_SIZE) % len(_LINESTYLES)]}
         for i, v in enumerate(variants)
     }
-
-
-def smooth_values(values: Sequence[float], window: int) -> np.ndarray:
-    """Centred moving average over ``window`` points (shorter at the ends); ``window = 1`` returns the values."""
-    y = pd.Series(np.asarray(values, dtype=float))
-    return y.to_numpy() if window <= 1 else y.rolling(window, center=True, min_periods=1).mean().to_numpy()
 
 
 def format_steps(x: float, _pos: object = None) -> str:
@@ -246,8 +243,109 @@ def placeholder(message: str) -> Figure:
     return fig
 
 
+def draw_figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]]]:
+    """Draw every figure of the report from the analysis (placeholders where there is nothing to draw).
+
+    :param a: the analysis.
+    :param fig_dir: where ``<name>.png`` and ``<name>.svg`` are written.
+    :return: ``(title, caption, {"png": path, "svg": path})`` per figure, in report order.
+    """
+    out: list[tuple[str, str, dict[str, Path]]] = []
+    variants = a.variants
+    conf = f"{a.settings.confidence:.0%}"
+
+    def add(name: str, title: str, caption: str, make: Callable[[], Any], empty_msg: Optional[str]) -> None:
+        fig = placeholder(empty_msg) if empty_msg else make()
+        out.append((title, caption, save(fig, fig_dir, name)))
+
+    add(
+        "learning_curves",
+        "Learning curves",
+        f"Evaluation return vs environment steps, mean over seeds with {conf} bootstrap band (no band for single runs); "
+        "n = runs per task in the legend"
+        + (f"; centred moving average over {a.settings.smooth} evaluations" if a.settings.smooth > 1 else "")
+        + ". Data: curves.csv.",
+        lambda: learning_curves(a.curves, variants, confidence=a.settings.confidence, smooth=a.settings.smooth),
+        None if len(a.curves) else "no evaluation data",
+    )
+    norm_msg = None if len(a.aggregates) else "no normalised scores (no task with random/reference scores)"
+    for factor, fvars in sorted(a.factors.items()):
+        shown = ([a.baseline] if a.baseline and a.baseline not in fvars else []) + fvars
+        tab = a.aggregates[a.aggregates["variant"].isin(shown) & a.aggregates["metric"].isin(["IQM", "Mean"])]
+        add(
+            f"ablation_{factor}",
+            f"Ablation: {factor}",
+            f"Final normalised score (mean of the last {a.settings.final_k} evaluations) of the `{factor}` variants "
+            f"and {a.baseline}: IQM and mean over runs and tasks, {conf} stratified-bootstrap CIs.",
+            functools.partial(
+                interval_plot,
+                tab,
+                ["IQM", "Mean"],
+                [v for v in shown if v in set(tab["variant"])],
+                f"Ablation: {factor}",
+                palette_order=variants,
+            ),
+            norm_msg,
+        )
+    add(
+        "aggregate_intervals",
+        "Aggregate metrics",
+        f"Final normalised score over all runs and tasks, {conf} stratified-bootstrap CIs (optimality gap: lower is better).",
+        lambda: interval_plot(
+            a.aggregates,
+            list(AGGREGATES),
+            [v for v in variants if v in set(a.aggregates["variant"])],
+            "Aggregate final normalised score",
+            palette_order=variants,
+        ),
+        norm_msg,
+    )
+    add(
+        "probability_of_improvement",
+        "Probability of improvement",
+        f"P(a run of the variant beats a run of {a.baseline} on a random task), tasks both ran, {conf} CI.",
+        lambda: probability_of_improvement(a.poi, str(a.baseline), palette_order=variants),
+        None if len(a.poi) else "no variant shares a normalised task with the baseline",
+    )
+    add(
+        "performance_profiles",
+        "Performance profiles",
+        f"Fraction of runs with final normalised score > tau (averaged over tasks), {conf} CI bands.",
+        lambda: band_curves(
+            a.profiles.rename(columns={"tau": "x"}),
+            [v for v in variants if v in set(a.profiles["variant"])],
+            "x",
+            "normalised score tau",
+            "fraction of runs with score > tau",
+            "Performance profiles",
+            palette_order=variants,
+        ),
+        None if len(a.profiles) else "no normalised scores",
+    )
+    xlabel = "environment steps" if a.sample_efficiency_x == "timesteps" else "fraction of the task's training budget"
+    add(
+        "sample_efficiency",
+        "Sample efficiency",
+        f"IQM of normalised evaluation return over runs and tasks at each point of training, {conf} CI bands.",
+        lambda: band_curves(
+            a.sample_efficiency,
+            [v for v in variants if v in set(a.sample_efficiency["variant"])],
+            "x",
+            xlabel,
+            "IQM normalised return",
+            "Sample-efficiency curves",
+            hline=1.0,
+            palette_order=variants,
+            step_axis=a.sample_efficiency_x == "timesteps",
+        ),
+        None if len(a.sample_efficiency) else "no normalised curves",
+    )
+    return out
+
+
 __all__ = [
     "band_curves",
+    "draw_figures",
     "format_steps",
     "interval_plot",
     "learning_curves",

@@ -8,20 +8,19 @@ The renderers only read the analysis (they add the time they take to ``Analysis.
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
 
 from analysis import export, plots
+from analysis.export import aggregates_table, final_scores_table, latex_tables, poi_table
 from analysis.load import LoadResult, PathLike
-from analysis.metrics import AGGREGATES
 from analysis.study import (
     AGGREGATE_COLUMNS,
     INVENTORY_COLUMNS,
@@ -42,178 +41,6 @@ class _Block:
     kind: str  # "h1" | "h2" | "p" | "table" | "figure" | "pre"
     content: Any
     caption: str = ""
-
-
-def _figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, Path]]]:
-    """Draw every figure; returns (title, caption, {png, svg}) in report order."""
-    out: list[tuple[str, str, dict[str, Path]]] = []
-    variants = a.variants
-    conf = f"{a.settings.confidence:.0%}"
-
-    def add(name: str, title: str, caption: str, make: Callable[[], Any], empty_msg: Optional[str]) -> None:
-        fig = plots.placeholder(empty_msg) if empty_msg else make()
-        out.append((title, caption, plots.save(fig, fig_dir, name)))
-
-    add(
-        "learning_curves",
-        "Learning curves",
-        f"Evaluation return vs environment steps, mean over seeds with {conf} bootstrap band (no band for single runs); "
-        "n = runs per task in the legend"
-        + (f"; centred moving average over {a.settings.smooth} evaluations" if a.settings.smooth > 1 else "")
-        + ". Data: curves.csv.",
-        lambda: plots.learning_curves(a.curves, variants, confidence=a.settings.confidence, smooth=a.settings.smooth),
-        None if len(a.curves) else "no evaluation data",
-    )
-    norm_msg = None if len(a.aggregates) else "no normalised scores (no task with random/reference scores)"
-    for factor, fvars in sorted(a.factors.items()):
-        shown = ([a.baseline] if a.baseline and a.baseline not in fvars else []) + fvars
-        tab = a.aggregates[a.aggregates["variant"].isin(shown) & a.aggregates["metric"].isin(["IQM", "Mean"])]
-        add(
-            f"ablation_{factor}",
-            f"Ablation: {factor}",
-            f"Final normalised score (mean of the last {a.settings.final_k} evaluations) of the `{factor}` variants "
-            f"and {a.baseline}: IQM and mean over runs and tasks, {conf} stratified-bootstrap CIs.",
-            functools.partial(
-                plots.interval_plot,
-                tab,
-                ["IQM", "Mean"],
-                [v for v in shown if v in set(tab["variant"])],
-                f"Ablation: {factor}",
-                palette_order=variants,
-            ),
-            norm_msg,
-        )
-    add(
-        "aggregate_intervals",
-        "Aggregate metrics",
-        f"Final normalised score over all runs and tasks, {conf} stratified-bootstrap CIs (optimality gap: lower is better).",
-        lambda: plots.interval_plot(
-            a.aggregates,
-            list(AGGREGATES),
-            [v for v in variants if v in set(a.aggregates["variant"])],
-            "Aggregate final normalised score",
-            palette_order=variants,
-        ),
-        norm_msg,
-    )
-    add(
-        "probability_of_improvement",
-        "Probability of improvement",
-        f"P(a run of the variant beats a run of {a.baseline} on a random task), tasks both ran, {conf} CI.",
-        lambda: plots.probability_of_improvement(a.poi, str(a.baseline), palette_order=variants),
-        None if len(a.poi) else "no variant shares a normalised task with the baseline",
-    )
-    add(
-        "performance_profiles",
-        "Performance profiles",
-        f"Fraction of runs with final normalised score > tau (averaged over tasks), {conf} CI bands.",
-        lambda: plots.band_curves(
-            a.profiles.rename(columns={"tau": "x"}),
-            [v for v in variants if v in set(a.profiles["variant"])],
-            "x",
-            "normalised score tau",
-            "fraction of runs with score > tau",
-            "Performance profiles",
-            palette_order=variants,
-        ),
-        None if len(a.profiles) else "no normalised scores",
-    )
-    xlabel = "environment steps" if a.sample_efficiency_x == "timesteps" else "fraction of the task's training budget"
-    add(
-        "sample_efficiency",
-        "Sample efficiency",
-        f"IQM of normalised evaluation return over runs and tasks at each point of training, {conf} CI bands.",
-        lambda: plots.band_curves(
-            a.sample_efficiency,
-            [v for v in variants if v in set(a.sample_efficiency["variant"])],
-            "x",
-            xlabel,
-            "IQM normalised return",
-            "Sample-efficiency curves",
-            hline=1.0,
-            palette_order=variants,
-            step_axis=a.sample_efficiency_x == "timesteps",
-        ),
-        None if len(a.sample_efficiency) else "no normalised curves",
-    )
-    return out
-
-
-def final_scores_table(a: Analysis) -> pd.DataFrame:
-    """Per task and variant: final return and normalised final score with their CIs (``point [low, high]``)."""
-    sm = a.summary[a.summary["n_runs"] > 0]
-    return pd.DataFrame(
-        {
-            "task": sm["task"],
-            "variant": sm["variant"],
-            "n_runs": sm["n_runs"].astype(int),
-            "final return": [export.fmt_ci(*r) for r in zip(sm["final_mean"], sm["final_ci_low"], sm["final_ci_high"])],
-            "normalised": [
-                export.fmt_ci(*r) for r in zip(sm["final_norm_mean"], sm["final_norm_ci_low"], sm["final_norm_ci_high"])
-            ],
-            "few runs": sm["few_runs"].map(lambda f: "yes" if f else ""),
-        }
-    ).reset_index(drop=True)
-
-
-def aggregates_table(a: Analysis) -> pd.DataFrame:
-    """One row per variant, one column per aggregate metric (``point [low, high]``)."""
-    rows = []
-    for v, vdf in a.aggregates.groupby("variant", sort=False):
-        m = vdf.set_index("metric")
-        row: dict[str, Any] = {
-            "variant": v,
-            "n_tasks": int(m["n_tasks"].iloc[0]),
-            "min runs/task": int(m["min_runs_per_task"].iloc[0]),
-        }
-        for name in AGGREGATES:
-            row[name] = export.fmt_ci(m.loc[name, "point"], m.loc[name, "low"], m.loc[name, "high"])
-        row["few runs"] = "yes" if bool(m["few_runs"].iloc[0]) else ""
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["variant", "n_tasks", "min runs/task", *AGGREGATES, "few runs"])
-
-
-def poi_table(a: Analysis) -> pd.DataFrame:
-    """Probability of improvement over the baseline (``point [low, high]``)."""
-    return pd.DataFrame(
-        {
-            "variant": a.poi["variant"],
-            "P(variant > baseline)": [export.fmt_ci(*r) for r in zip(a.poi["point"], a.poi["low"], a.poi["high"])],
-            "baseline": a.poi["baseline"],
-            "n_tasks": a.poi["n_tasks"],
-            "min runs/task": a.poi["min_runs_per_task"],
-            "few runs": a.poi["few_runs"].map(lambda f: "yes" if f else ""),
-        }
-    )
-
-
-def latex_tables(a: Analysis) -> str:
-    """``tables.tex``: the per-task final scores, aggregate metrics and probability of improvement (booktabs)."""
-    conf = f"{a.settings.confidence:.0%}"
-    k = a.settings.final_k
-    parts = [
-        "% Generated by python -m analysis report; needs \\usepackage{booktabs}\n",
-        export.latex_table(
-            final_scores_table(a),
-            f"Final return (mean of the last {k} evaluations) per task, mean over runs with {conf} bootstrap CI, "
-            "raw and normalised ((return - random) / (reference - random)).",
-            "tab:final-scores",
-        ),
-    ]
-    if len(a.aggregates):
-        parts.append(
-            export.latex_table(
-                aggregates_table(a),
-                f"Aggregate final normalised score with {conf} stratified-bootstrap CIs (as in rliable: median and mean "
-                "over tasks of per-task means, IQM of all runs pooled; optimality gap: lower is better).",
-                "tab:aggregates",
-            )
-        )
-    if len(a.poi):
-        parts.append(
-            export.latex_table(poi_table(a), f"Probability of improvement over {a.baseline} with {conf} CIs.", "tab:poi")
-        )
-    return "\n".join(parts)
 
 
 def _report_options(s: ReportSettings) -> dict[str, object]:
@@ -290,7 +117,7 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     b.append(
         _Block(
             "table",
-            final_scores_table(a),
+            export.final_scores_table(a),
             f"Mean over runs of the final return (last {s.final_k} evaluations) [{s.confidence:.0%} bootstrap CI], raw "
             "and normalised; empty CI: a single run. LaTeX: tables.tex.",
         )
@@ -306,10 +133,10 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     )
     if len(a.aggregates):
         b.append(_Block("h2", "Aggregate metrics (final normalised score)"))
-        b.append(_Block("table", aggregates_table(a), "point [CI]; data: aggregates.csv"))
+        b.append(_Block("table", export.aggregates_table(a), "point [CI]; data: aggregates.csv"))
     if len(a.poi):
         b.append(_Block("h2", f"Probability of improvement over {a.baseline}"))
-        b.append(_Block("table", poi_table(a), "point [CI]; data: poi.csv"))
+        b.append(_Block("table", export.poi_table(a), "point [CI]; data: poi.csv"))
     b.append(_Block("h2", "Figures"))
     for title, caption, paths in figures:
         b.append(_Block("figure", paths, f"{title}: {caption}"))
@@ -417,20 +244,9 @@ def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     timer = Timer(a.timings)
     with timer.stage("figures"):
-        figures = _figures(a, out / "figures") if a.settings.figures else []
+        figures = plots.draw_figures(a, out / "figures") if a.settings.figures else []
     with timer.stage("write"):
-        a.summary.to_csv(out / "summary.csv", index=False)
-        a.inventory.to_csv(out / "inventory.csv", index=False)
-        a.aggregates.to_csv(out / "aggregates.csv", index=False)
-        a.poi.to_csv(out / "poi.csv", index=False)
-        a.run_scores.to_csv(out / "run_scores.csv", index=False)
-        a.normalisation.to_csv(out / "normalisation.csv", index=False)
-        # the data of every figure (the ablation figures show rows of aggregates.csv)
-        a.curves.to_csv(out / "curves.csv", index=False)
-        a.profiles.to_csv(out / "profiles.csv", index=False)
-        a.sample_efficiency.rename(columns={"x": a.sample_efficiency_x}).to_csv(out / "sample_efficiency.csv", index=False)
-        (out / "tables.tex").write_text(latex_tables(a), encoding="utf-8")
-        export.run_commands(a.loaded.runs[a.loaded.runs["included"].astype(bool)]).to_csv(out / "commands.csv", index=False)
+        export.write_tables(a, out)
         zoo_cmd = ""
         if a.settings.zoo_export:
             zoo = export.export_zoo_layout(a.loaded.runs, out / "zoo")

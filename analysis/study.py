@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -452,15 +452,21 @@ def _tasks_of(run_scores: pd.DataFrame, variant: str, tasks: list[str]) -> list[
     return [t for t in tasks if t in have]
 
 
+def _variant_scores(
+    run_scores: pd.DataFrame, variants: list[str], tasks: list[str]
+) -> Iterator[tuple[str, list[str], np.ndarray]]:
+    """Each variant with scores on some of ``tasks``: ``(variant, its tasks, score_matrix over them)``."""
+    for v in variants:
+        vt = _tasks_of(run_scores, v, tasks)
+        if vt:
+            yield v, vt, score_matrix(run_scores, v, vt)
+
+
 def _aggregates(
     run_scores: pd.DataFrame, variants: list[str], tasks: list[str], settings: ReportSettings, rng: np.random.Generator
 ) -> pd.DataFrame:
     rows = []
-    for v in variants:
-        vt = _tasks_of(run_scores, v, tasks)
-        if not vt:
-            continue
-        mat = score_matrix(run_scores, v, vt)
+    for v, vt, mat in _variant_scores(run_scores, variants, tasks):
         point, low, high = stratified_bootstrap_ci(mat, all_aggregates, settings.reps, settings.confidence, _child_seed(rng))
         counts = np.count_nonzero(~np.isnan(mat), axis=0)
         if counts.max() < 2:  # one run per task: no interval
@@ -541,11 +547,7 @@ def _profiles(
     lo, hi = min(0.0, float(vals.min())), max(1.0, float(vals.max()))
     taus = np.linspace(lo, hi, settings.n_taus)
     frames = []
-    for v in variants:
-        vt = _tasks_of(run_scores, v, tasks)
-        if not vt:
-            continue
-        mat = score_matrix(run_scores, v, vt)
+    for v, _, mat in _variant_scores(run_scores, variants, tasks):
         chunk = max(1, 4_000_000 // (mat.size * len(taus)))  # the statistic compares every score with every tau
         point, low, high = stratified_bootstrap_ci(
             mat,
