@@ -158,11 +158,13 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
 
 
 def _fmt_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as text: floats to 4 (6 from 1e4) significant digits, missing values (any column) empty."""
     out = df.copy()
     for c in out.columns:
         if pd.api.types.is_float_dtype(out[c]):
             out[c] = out[c].map(lambda x: "" if pd.isna(x) else f"{x:.4g}" if abs(x) < 1e4 else f"{x:.6g}")
-    return out.astype(str)
+    # pandas 3's astype(str) keeps missing values missing (e.g. the sources of a task without scores)
+    return out.astype(object).where(out.notna(), "").astype(str)
 
 
 def _md_table(df: pd.DataFrame) -> str:

@@ -158,6 +158,21 @@ def test_empty_input_does_not_crash(tmp_path):
     assert "no run found" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_task_without_scores_is_reported(tmp_path):
+    """A task missing from the score table is kept per task and left out of the normalised metrics; the report's
+    normalisation table shows its missing sources as empty cells (pandas 3 keeps them missing in text columns)."""
+    synthetic_suite(tmp_path / "runs", ["Pendulum-v1", "Unscored-v0"], {"baseline": (None, 1.0)}, 2, n_points=5, budget=5000)
+    a = build_report(tmp_path / "runs", tmp_path / "out", ReportSettings(reps=10, figures=False, zoo_export=False))
+    assert sorted(a.summary["task"]) == ["Pendulum-v1", "Unscored-v0"]
+    assert a.run_scores.loc[a.run_scores["task"] == "Unscored-v0", "final_norm"].isna().all()
+    assert a.run_scores.loc[a.run_scores["task"] == "Pendulum-v1", "final_norm"].notna().all()
+    assert any(n.startswith("No random/reference score for Unscored-v0") for n in a.notes)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| Unscored-v0 |  |  |  |  |  | not in the score table |" in md
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Unscored-v0" in page and "NaN" not in page and ">nan<" not in page
+
+
 @pytest.mark.slow
 def test_report_on_shared_datasets(shared_datasets, tmp_path):
     a = build_report(
