@@ -781,6 +781,18 @@ def load_runs(
     return LoadResult(evals=evals, episodes=episodes, runs=runs, inventory=inventory)
 
 
+#: Files that mark a folder as the output of ``python -m analysis report`` (skipped when searching for runs).
+REPORT_MARKERS = ("report.md", "summary.csv", "inventory.csv")
+
+
+def is_report_dir(filenames: list[str]) -> bool:
+    """
+    :param filenames: The file names in a folder.
+    :return: Whether the folder is a report's output folder (its ``zoo/`` export copies the runs' evaluations).
+    """
+    return all(name in filenames for name in REPORT_MARKERS)
+
+
 def _discover(root: Path) -> list[tuple[str, Path]]:
     """Candidate runs under ``root``: ``("runner" | "zoo" | "curve", path)`` in a stable (sorted) order."""
     if root.is_file():
@@ -793,6 +805,9 @@ def _discover(root: Path) -> list[tuple[str, Path]]:
     for dirpath_s, dirnames, filenames in os.walk(root):
         dirnames.sort()
         dirpath = Path(dirpath_s)
+        if dirpath != root and is_report_dir(filenames):
+            dirnames[:] = []  # a report written inside its inputs (results/<suite>/report): its zoo/ export is no run
+            continue
         if "run.json" in filenames:
             out.append(("runner", dirpath))
             dirnames[:] = []
