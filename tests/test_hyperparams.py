@@ -348,3 +348,36 @@ def test_tn_parameter_std_moves_actions_like_the_action_space_std():
     # Same order of magnitude as the action-space std (variants.yml quotes 0.18 from a similar measurement).
     print(f"tn_parameter: weight std {sigma} -> RMS action distance {distance:.3f}")
     assert action_sigma / 2 < distance < action_sigma * 2, distance
+
+
+# ------------------------------------------------------------------------------------------- module layout
+@pytest.mark.parametrize(
+    "name",
+    [
+        "BASELINE",
+        "DEFAULT_HYPERPARAMS_FILE",
+        "DEFAULT_VARIANTS_FILE",
+        "FACTORS",
+        "HYPERPARAMS_DIR",
+        "VARIANT_ALGOS",
+        "load_variants",
+        "load_yaml_mapping",
+        "merge_hyperparams",
+        "resolve_variant",
+    ],
+)
+def test_variants_names_keep_their_zoo_path(name):
+    """``sb3_ddpg_ext.variants`` owns variant resolution; ``sb3_ddpg_ext.zoo.<name>`` (in scripts and docs) still works."""
+    import sb3_ddpg_ext.variants as variants
+    import sb3_ddpg_ext.zoo as zoo
+
+    assert getattr(zoo, name) is getattr(variants, name)
+    assert name in variants.__all__ and name in zoo.__all__
+
+
+def test_variants_module_does_not_import_rl_zoo3():
+    import subprocess
+    import sys
+
+    code = "import sys, sb3_ddpg_ext.variants; assert 'rl_zoo3' not in sys.modules, 'rl_zoo3 imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
