@@ -7,14 +7,18 @@ Public API, re-exported here in the style of ``stable_baselines3/__init__.py``:
 - adaptive parameter-space noise: :class:`ParameterNoiseCallback`, :class:`AdaptiveParamNoiseSpec`
 - policies: :class:`LnMlpPolicy`
 - algorithm: :class:`DDPG` (target-policy noise, fast update path)
-- runs: :class:`DivergenceGuardCallback`
-- rl-zoo3: :class:`ExplorationCallback`, :class:`ActionNoiseCallback`, :func:`resolve_variant`, :func:`register_zoo`
-  (importing them does not import rl_zoo3)
+- exploration from one spec string: :class:`ExplorationCallback`, :class:`ActionNoiseCallback`
+- runs: :class:`DivergenceGuardCallback`, :func:`resolve_variant` (baseline + ablation variant)
+- rl-zoo3: :func:`register_zoo` (importing it does not import rl_zoo3)
 """
 
-from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
+from sb3_ddpg_ext.callbacks import (
+    ActionNoiseCallback,
+    DivergenceGuardCallback,
+    ExplorationCallback,
+    ParameterNoiseCallback,
+)
 from sb3_ddpg_ext.ddpg import DDPG
-from sb3_ddpg_ext.divergence import DivergenceGuardCallback
 from sb3_ddpg_ext.noise import (
     ColoredActionNoise,
     GaussianActionNoise,
@@ -24,8 +28,9 @@ from sb3_ddpg_ext.noise import (
 )
 from sb3_ddpg_ext.param_noise import AdaptiveParamNoiseSpec
 from sb3_ddpg_ext.policies import LnMlpPolicy
+from sb3_ddpg_ext.variants import resolve_variant
 from sb3_ddpg_ext.version import __version__
-from sb3_ddpg_ext.zoo import ActionNoiseCallback, ExplorationCallback, register_zoo, resolve_variant
+from sb3_ddpg_ext.zoo import register_zoo
 
 __all__ = [
     "DDPG",

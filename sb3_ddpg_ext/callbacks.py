@@ -1,22 +1,41 @@
 """
-SB3 callbacks of sb3_ddpg_ext.
+SB3 callbacks of sb3_ddpg_ext (all of them, as SB3 keeps its own in ``stable_baselines3.common.callbacks``).
+They work with SB3's ``DDPG`` / ``TD3`` and subclasses (e.g. :class:`sb3_ddpg_ext.ddpg.DDPG`) without changing the
+algorithm class, and from a plain rl-zoo3 ``callback:`` entry.
 
-:class:`ParameterNoiseCallback` adds adaptive parameter-space noise (Plappert et al., ICLR 2018) to SB3's
-``DDPG`` / ``TD3`` (and subclasses, e.g. :class:`sb3_ddpg_ext.ddpg.DDPG`) without changing the algorithm class.
+- :class:`ParameterNoiseCallback`: adaptive parameter-space noise (Plappert et al., ICLR 2018);
+- :class:`ExplorationCallback`: exploration (action noise and/or parameter noise) from one exploration spec
+  string (:mod:`sb3_ddpg_ext.exploration`); :class:`ActionNoiseCallback`: the same for action noise only;
+- :class:`DivergenceGuardCallback`: stops a run whose losses, Q-values or weights become NaN/inf and writes a
+  marker file (:func:`read_divergence_marker`).
+
+The zoo paths ``sb3_ddpg_ext.zoo.ExplorationCallback`` / ``ActionNoiseCallback`` and
+``sb3_ddpg_ext.divergence.DivergenceGuardCallback`` (in YAMLs and results) name these same classes.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.td3.td3 import TD3
 from torch import nn
 
+from sb3_ddpg_ext.acting import actor_actions
+from sb3_ddpg_ext.exploration import parse_exploration_spec
+from sb3_ddpg_ext.noise import make_action_noise, noise_sigma
 from sb3_ddpg_ext.param_noise import (
     SAMPLING_MODES,
     AdaptiveParamNoiseSpec,
@@ -27,6 +46,7 @@ from sb3_ddpg_ext.param_noise import (
     perturb_into,
 )
 from sb3_ddpg_ext.seeding import (
+    derive_seed,
     numpy_generator_from_state,
     numpy_generator_state,
     param_noise_generators,
@@ -34,9 +54,22 @@ from sb3_ddpg_ext.seeding import (
     torch_generator_state,
 )
 
+__all__ = [
+    "DIVERGENCE_MARKER",
+    "EXPLORATION_SPEC_ATTR",
+    "PARAM_NOISE_STATE_ATTR",
+    "ActionNoiseCallback",
+    "DivergenceGuardCallback",
+    "ExplorationCallback",
+    "ParameterNoiseCallback",
+    "read_divergence_marker",
+]
+
 #: Name of the model attribute holding the parameter-noise state; a plain JSON-serialisable dict,
 #: so ``model.save()`` stores it and ``load()`` restores it.
 PARAM_NOISE_STATE_ATTR = "param_noise_state"
+#: Model attribute recording the spec of the ExplorationCallback that set ``model.action_noise`` (saved with it).
+EXPLORATION_SPEC_ATTR = "exploration_spec"
 
 
 class ParameterNoiseCallback(BaseCallback):
@@ -279,21 +312,7 @@ class ParameterNoiseCallback(BaseCallback):
             # Warm-up: uniform random actions, as SB3.
             return self._original_sample_action(learning_starts, action_noise, n_envs)
         assert model._last_obs is not None, "self._last_obs was not set"
-        obs_tensor, _ = model.policy.obs_to_tensor(model._last_obs)
-        with th.no_grad():
-            if len(self.perturbed_actors) == 1:
-                scaled = self.perturbed_actors[0](obs_tensor)
-            else:
-                scaled = th.cat(
-                    [actor(_index_obs(obs_tensor, i)) for i, actor in enumerate(self.perturbed_actors)],
-                    dim=0,
-                )
-        scaled_action = scaled.cpu().numpy().reshape((-1, *model.action_space.shape))  # type: ignore[misc]
-        if action_noise is not None:
-            scaled_action = np.clip(scaled_action + action_noise(), -1, 1)
-        buffer_action = scaled_action
-        action = model.policy.unscale_action(scaled_action)
-        return action, buffer_action
+        return actor_actions(model.policy, self.perturbed_actors, model._last_obs, action_noise)
 
     # ------------------------------------------------------------------ adaptation
     def _sample_replay_observations(self, batch_size: int) -> TensorObs:
@@ -362,10 +381,387 @@ class ParameterNoiseCallback(BaseCallback):
         return True
 
 
-def _index_obs(obs: TensorObs, idx: int) -> TensorObs:
-    if isinstance(obs, dict):
-        return {key: value[idx : idx + 1] for key, value in obs.items()}
-    return obs[idx : idx + 1]
+class ExplorationCallback(BaseCallback):
+    """
+    Exploration of a DDPG / TD3 model from one baselines-style spec string, usable as an rl-zoo3 ``callback:`` entry
+    (so it works with plain ``python -m rl_zoo3.train --algo ddpg`` and with ``--algo ddpg_ext``)::
+
+        callback:
+          - sb3_ddpg_ext.zoo.ExplorationCallback:
+              spec: "adaptive-param_0.2,normal_0.1"
+
+    At the start of training it sets ``model.action_noise`` to ``make_action_noise(<action part>, action_dim,
+    n_envs, seed)`` (one independent stream per env when ``n_envs > 1``), and when the spec has a parameter-noise part
+    it runs a :class:`sb3_ddpg_ext.callbacks.ParameterNoiseCallback` (forwarding every callback event to it).
+    The spec fully defines exploration: if the model already has an action noise that this callback did not set
+    (e.g. from the zoo's ``noise_type``), a ``ValueError`` is raised unless ``override=True``, in which case it is
+    replaced (by ``None`` for a spec without action noise). On a later ``learn()`` the noise this callback set is
+    kept as it is (its decay schedule goes on). The spec is recorded as ``model.exploration_spec`` (saved with the
+    model), so after ``save()`` / ``load()`` a callback with the same spec adopts the loaded noise, state included
+    (continuing training, e.g. the zoo's ``-i``, needs no ``override``); ``override=True`` rebuilds it instead.
+
+    Placeholders in the action-noise part, replaced when training starts: ``{total_timesteps}`` (the ``learn()``
+    budget, ``-n`` included) and ``{noise_steps}`` (the number of noise draws per env in that ``learn()`` call:
+    ``ceil((total_timesteps - num_timesteps) / n_envs)``; SB3 draws the noise at every step, the uniform-random
+    warm-up steps before ``learning_starts`` included), e.g. ``normal_0.2_0.0_{noise_steps}`` decays sigma
+    linearly to 0 over the run.
+
+    Logs ``noise/sigma`` at every rollout start: the scale of the model's action noise for that rollout (the
+    current sigma of a decaying Gaussian; the mean over action dimensions and envs), plus the ``param_noise/*``
+    keys of :class:`ParameterNoiseCallback` with a parameter-noise part.
+
+    :param spec: The exploration spec, see :func:`sb3_ddpg_ext.exploration.parse_exploration_spec`.
+    :param seq_len: Sequence length of coloured / pink noise; ``None`` for the training env's time limit
+        (``max_episode_steps``), or 1000 when it has none.
+    :param seed: Seed of the noise; ``None`` derives one from the model's seed (the zoo's ``--seed``), so the run
+        is reproducible. Action noise and parameter noise get independent streams.
+    :param override: Replace an action noise the model already has instead of raising.
+    :param param_noise_kwargs: Extra keyword arguments of ``ParameterNoiseCallback`` (``adoption_coefficient``,
+        ``adaptation_interval``, ``desired_action_stddev`` to differ from the initial std, ...).
+    :param verbose: Verbosity (1: print what was set up).
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        seq_len: Optional[int] = None,
+        seed: Optional[int] = None,
+        override: bool = False,
+        param_noise_kwargs: Optional[dict[str, Any]] = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose=verbose)
+        self.spec = spec
+        self.parsed = parse_exploration_spec(spec)
+        if seq_len is not None and (not isinstance(seq_len, (int, np.integer)) or isinstance(seq_len, bool) or seq_len < 2):
+            raise ValueError(f"seq_len must be an integer >= 2 or None, got seq_len={seq_len!r}")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise ValueError(f"seed must be an integer or None, got seed={seed!r}")
+        self.seq_len = seq_len
+        self.seed = seed
+        self.override = bool(override)
+        self.param_noise_kwargs = dict(param_noise_kwargs or {})
+        if self.param_noise_kwargs and self.parsed.param_noise_stddev is None:
+            raise ValueError(f"param_noise_kwargs given but exploration spec {spec!r} has no parameter-noise part")
+        #: The action noise this callback set (``None`` before training starts or for a spec without one).
+        self.action_noise: Optional[ActionNoise] = None
+        #: The resolved action-noise spec string (placeholders replaced), set at training start.
+        self.action_noise_spec: Optional[str] = None
+        self.param_noise_callback: Optional[ParameterNoiseCallback] = None
+        if self.parsed.param_noise_stddev is not None:
+            kwargs: dict[str, Any] = {
+                "initial_stddev": self.parsed.param_noise_stddev,
+                "desired_action_stddev": self.parsed.param_noise_stddev,
+                "sampling": self.parsed.param_noise_sampling,
+                "verbose": verbose,
+            }
+            kwargs.update(self.param_noise_kwargs)
+            # seed None: ParameterNoiseCallback derives its own stream from model.seed.
+            kwargs.setdefault("seed", derive_seed(seed, 1))
+            self.param_noise_callback = ParameterNoiseCallback(**kwargs)
+
+    # -------------------------------------------------------------- helpers
+    def _run_seed(self) -> Optional[int]:
+        seed = self.seed if self.seed is not None else getattr(self.model, "seed", None)
+        return None if seed is None else int(seed)
+
+    def _episode_length(self) -> int:
+        if self.seq_len is not None:
+            return int(self.seq_len)
+        env = self.model.get_env()
+        if env is not None:
+            try:
+                env_spec = env.get_attr("spec", indices=[0])[0]
+            except AttributeError:
+                env_spec = None
+            max_steps = getattr(env_spec, "max_episode_steps", None)
+            if max_steps is not None and int(max_steps) >= 2:
+                return int(max_steps)
+        return 1000
+
+    def _resolve_placeholders(self, part: str) -> str:
+        model = self.model
+        total = int(self.locals.get("total_timesteps", 0)) if self.locals else 0
+        # SB3 2.9 draws the noise at every step, warm-up (learning_starts) included (OffPolicyAlgorithm._sample_action).
+        noise_steps = max(1, math.ceil((total - int(model.num_timesteps)) / max(1, model.n_envs)))
+        return part.replace("{total_timesteps}", str(max(1, total))).replace("{noise_steps}", str(noise_steps))
+
+    # -------------------------------------------------------------- callback events
+    def _init_callback(self) -> None:
+        if not isinstance(self.model, OffPolicyAlgorithm):
+            raise ValueError(f"ExplorationCallback needs an off-policy model (DDPG/TD3), got {type(self.model).__name__}")
+        if not isinstance(self.model.action_space, spaces.Box):
+            raise ValueError(f"ExplorationCallback needs a Box action space, got {self.model.action_space}")
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.init_callback(self.model)
+
+    def _on_training_start(self) -> None:
+        model = self.model
+        assert isinstance(model, OffPolicyAlgorithm)
+        current = model.action_noise
+        if current is not None and self.action_noise is not None and current is self.action_noise:
+            pass  # a later learn(): keep our noise and its schedule position
+        elif current is not None and getattr(model, EXPLORATION_SPEC_ATTR, None) == self.spec and not self.override:
+            # Set by an ExplorationCallback with the same spec, then saved and loaded with the model (e.g. the
+            # zoo's -i): adopt it, keeping its state (decay position, OU / pink state).
+            self.action_noise = current
+            if self.verbose >= 1:
+                print(f"ExplorationCallback: keeping the model's action_noise={current!r}, spec={self.spec!r}")
+        else:
+            if current is not None and not self.override:
+                raise ValueError(
+                    f"ExplorationCallback(spec={self.spec!r}): the model already has action_noise={current!r} "
+                    "(e.g. from the zoo's noise_type/noise_std); remove it (set noise_type and noise_std to null) "
+                    "or pass override=True"
+                )
+            self.action_noise = None
+            self.action_noise_spec = None
+            if self.parsed.action_noise is not None:
+                self.action_noise_spec = self._resolve_placeholders(self.parsed.action_noise)
+                assert model.action_space.shape is not None
+                action_dim = int(np.prod(model.action_space.shape))
+                self.action_noise = make_action_noise(
+                    self.action_noise_spec,
+                    action_dim,
+                    n_envs=model.n_envs,
+                    seed=derive_seed(self._run_seed(), 0),
+                    seq_len=self._episode_length(),
+                )
+            model.action_noise = self.action_noise
+            # A plain attribute, saved with the model: a loaded model's noise is then known to be ours.
+            setattr(model, EXPLORATION_SPEC_ATTR, self.spec)
+            if self.verbose >= 1:
+                print(f"ExplorationCallback: action_noise={self.action_noise!r}, spec={self.spec!r}")
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_training_start(self.locals, self.globals)
+
+    def _on_rollout_start(self) -> None:
+        # The action-noise scale of the coming rollout (a decaying Gaussian's current sigma); no random draw.
+        sigma = noise_sigma(self.model.action_noise) if isinstance(self.model, OffPolicyAlgorithm) else None
+        if sigma is not None:
+            self.logger.record("noise/sigma", sigma)
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_rollout_start()
+
+    def _on_step(self) -> bool:
+        if self.param_noise_callback is not None:
+            return self.param_noise_callback.on_step()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_rollout_end()
+
+    def _on_training_end(self) -> None:
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.on_training_end()
+
+    def update_child_locals(self, locals_: dict[str, Any]) -> None:
+        if self.param_noise_callback is not None:
+            self.param_noise_callback.update_locals(locals_)
 
 
-__all__ = ["PARAM_NOISE_STATE_ATTR", "ParameterNoiseCallback"]
+class ActionNoiseCallback(ExplorationCallback):
+    """
+    :class:`ExplorationCallback` restricted to action noise (a :func:`sb3_ddpg_ext.noise.make_action_noise` spec)::
+
+        callback:
+          - sb3_ddpg_ext.zoo.ActionNoiseCallback: {spec: pink_0.3, seq_len: 1000}
+
+    :param spec: The action-noise spec.
+    :param seq_len: See :class:`ExplorationCallback`.
+    :param seed: See :class:`ExplorationCallback`.
+    :param override: See :class:`ExplorationCallback`.
+    :param verbose: Verbosity.
+    """
+
+    def __init__(
+        self, spec: str, seq_len: Optional[int] = None, seed: Optional[int] = None, override: bool = False, verbose: int = 0
+    ) -> None:
+        if parse_exploration_spec(spec).param_noise_stddev is not None:
+            raise ValueError(
+                f"ActionNoiseCallback takes an action-noise spec only, got spec={spec!r}; use ExplorationCallback"
+            )
+        super().__init__(spec, seq_len=seq_len, seed=seed, override=override, verbose=verbose)
+
+
+# ------------------------------------------------------------------------------------------------ divergence guard
+#: Default file name of the marker written next to the run's logs.
+DIVERGENCE_MARKER = "diverged.json"
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_divergence_marker(path: Union[str, os.PathLike]) -> Optional[dict[str, Any]]:
+    """
+    Read a marker written by :class:`DivergenceGuardCallback`.
+
+    :param path: the marker file
+    :return: its content, or ``None`` when the file does not exist
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+class DivergenceGuardCallback(BaseCallback):
+    """
+    Stop training as soon as the run has diverged and record it in a marker file.
+
+    Every ``check_freq`` calls of ``_on_step`` (i.e. environment steps of the vectorised env) it
+    checks, in this order:
+
+    1. every value the model recorded in its logger whose key contains ``"loss"``
+       (``train/actor_loss``, ``train/critic_loss``, ...);
+    2. every parameter of the policy (actor, critic and their targets);
+    3. a Q-value probe: the critic evaluated at (s, a) for the last ``probe_size`` transitions of the
+       replay buffer, and at (s, mu(s)) for the current observation.
+
+    A value that is NaN or +-inf (or, if ``max_abs_q`` is set, a Q-value larger in absolute value)
+    counts as divergence: the callback writes ``marker_path`` (JSON: step, reason, time), records
+    ``divergence/diverged`` in the logger and returns ``False``, which stops ``learn()``.
+
+    :param check_freq: check every ``check_freq`` calls (>= 1)
+    :param marker_path: JSON file written on divergence; ``None``: ``<logger dir>/diverged.json`` if the
+        model has a logger folder, otherwise no file (a warning is emitted)
+    :param probe_size: number of most recent replay-buffer transitions used by the Q-value probe (>= 0)
+    :param max_abs_q: optional bound on ``|Q|``; a larger finite Q-value also counts as divergence
+    :param verbose: 0 silent, 1 print a message when divergence is detected
+    """
+
+    def __init__(
+        self,
+        check_freq: int = 100,
+        marker_path: Optional[Union[str, os.PathLike]] = None,
+        probe_size: int = 64,
+        max_abs_q: Optional[float] = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if not isinstance(check_freq, int) or check_freq < 1:
+            raise ValueError(f"check_freq must be an integer >= 1, got {check_freq!r}")
+        if not isinstance(probe_size, int) or probe_size < 0:
+            raise ValueError(f"probe_size must be an integer >= 0, got {probe_size!r}")
+        if max_abs_q is not None and not (max_abs_q > 0 and math.isfinite(max_abs_q)):
+            raise ValueError(f"max_abs_q must be a finite number > 0 or None, got {max_abs_q!r}")
+        self.check_freq = check_freq
+        self.marker_path = None if marker_path is None else Path(marker_path)
+        self.probe_size = probe_size
+        self.max_abs_q = max_abs_q
+        self.diverged = False
+        self.reason: Optional[str] = None
+
+    # ------------------------------------------------------------------ checks
+    def _bad(self, value: float) -> bool:
+        return not math.isfinite(value)
+
+    def _check_losses(self) -> Optional[str]:
+        for key, value in self.logger.name_to_value.items():
+            if "loss" not in key:
+                continue
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            if self._bad(value):
+                return f"logged {key} = {value}"
+        return None
+
+    def _check_parameters(self) -> Optional[str]:
+        for name, param in self.model.policy.named_parameters():
+            if not bool(th.isfinite(param).all()):
+                return f"non-finite parameter policy.{name}"
+        return None
+
+    def _probe_observations(self) -> list[Any]:
+        """Observations for the Q probe: the current one and the latest transitions of the replay buffer."""
+        batches: list[Any] = []
+        last_obs = getattr(self.model, "_last_obs", None)
+        if last_obs is not None:
+            batches.append((last_obs, None))
+        buffer = getattr(self.model, "replay_buffer", None)
+        observations = getattr(buffer, "observations", None)
+        if self.probe_size > 0 and buffer is not None and isinstance(observations, np.ndarray) and buffer.size() > 0:
+            pos = buffer.pos if buffer.pos > 0 else buffer.buffer_size
+            start = max(0, pos - self.probe_size)
+            obs = observations[start:pos].reshape((-1, *observations.shape[2:]))
+            actions = buffer.actions[start:pos].reshape((-1, *buffer.actions.shape[2:]))
+            vec_normalize_env = getattr(self.model, "_vec_normalize_env", None)
+            if vec_normalize_env is not None:
+                obs = vec_normalize_env.normalize_obs(obs)
+            batches.append((obs, actions))
+        return batches
+
+    def _check_q_values(self) -> Optional[str]:
+        critic = getattr(self.model, "critic", None)
+        policy = self.model.policy
+        if critic is None:
+            return None
+        with th.no_grad():
+            for obs, actions in self._probe_observations():
+                obs_t, _ = policy.obs_to_tensor(obs)
+                if actions is None:
+                    act_t = policy._predict(obs_t, deterministic=True)
+                    if not bool(th.isfinite(act_t).all()):
+                        return "non-finite action mu(s) at the current observation"
+                else:
+                    act_t = th.as_tensor(actions, device=policy.device, dtype=th.float32)
+                q_values = critic(obs_t, act_t)
+                if isinstance(q_values, th.Tensor):
+                    q_values = (q_values,)
+                for q in q_values:
+                    if not bool(th.isfinite(q).all()):
+                        return "non-finite Q-value in the probe"
+                    if self.max_abs_q is not None and float(q.abs().max()) > self.max_abs_q:
+                        return f"|Q| = {float(q.abs().max()):.3g} > max_abs_q = {self.max_abs_q}"
+        return None
+
+    def check(self) -> Optional[str]:
+        """
+        Run all checks now.
+
+        :return: a description of the first problem found, or ``None`` if everything is finite
+        """
+        for check in (self._check_losses, self._check_parameters, self._check_q_values):
+            reason = check()
+            if reason is not None:
+                return reason
+        return None
+
+    # --------------------------------------------------------------- callback
+    def _resolve_marker(self) -> Optional[Path]:
+        if self.marker_path is not None:
+            return self.marker_path
+        log_dir = self.logger.get_dir() if self.logger is not None else None
+        if log_dir:
+            return Path(log_dir) / DIVERGENCE_MARKER
+        return None
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.check_freq != 0:
+            return True
+        reason = self.check()
+        if reason is None:
+            return True
+        self.diverged = True
+        self.reason = reason
+        self.logger.record("divergence/diverged", 1)
+        marker = self._resolve_marker()
+        payload = {"diverged": True, "reason": reason, "num_timesteps": int(self.num_timesteps), "time": time.time()}
+        if marker is not None:
+            _write_json_atomic(marker, payload)
+        else:
+            warnings.warn("DivergenceGuardCallback: no marker_path and no logger folder, divergence not written to disk")
+        if self.verbose >= 1:
+            print(f"DivergenceGuardCallback: run diverged at step {self.num_timesteps}: {reason}; stopping training")
+        return False

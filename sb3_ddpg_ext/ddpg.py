@@ -20,6 +20,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3 import DDPG as SB3DDPG
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
@@ -28,6 +29,7 @@ from stable_baselines3.td3.td3 import TD3
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_ddpg_ext.acting import actor_actions
 from sb3_ddpg_ext.fast import (
     ManualNetworks,
     TorchReplaySampler,
@@ -252,6 +254,16 @@ class DDPG(SB3DDPG):
                 f"use update_mode='exact' or 'fast'"
             )
 
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> tuple[int, BaseCallback]:
+        total_timesteps, callback = super()._setup_learn(*args, **kwargs)
+        # The target-policy noise settings, once per learn() (in the first dump of its logs; no random draw).
+        self.logger.record("train/target_policy_noise", self.target_policy_noise)
+        self.logger.record("train/target_noise_clip", self.target_noise_clip)
+        self.logger.record("train/target_noise_sampling", self.target_noise_sampling)
+        self.logger.record("train/target_noise_space", self.target_noise_space)
+        self.logger.record("train/update_mode", self.update_mode)
+        return total_timesteps, callback
+
     def _target_noise_active(self) -> bool:
         return self.target_policy_noise > 0 and self.target_noise_clip > 0
 
@@ -342,16 +354,11 @@ class DDPG(SB3DDPG):
         ):
             with th.inference_mode():
                 return super()._sample_action(learning_starts, action_noise, n_envs)
-        # Lean acting: what SB3 does through ``predict`` (the actor's tanh output, plus action noise, clipped), without
-        # the per-step ``set_training_mode(False)`` (collect_rollouts has just set it; ~0.1-0.2 ms per call here) and
-        # without the unscale -> scale round trip of the action (equal up to float32 rounding).
+        # Lean acting (sb3_ddpg_ext.acting): what SB3 does through ``predict``, without the per-step
+        # ``set_training_mode(False)`` (collect_rollouts has just set it; ~0.1-0.2 ms per call here) and without the
+        # unscale -> scale round trip of the action (equal up to float32 rounding).
         assert self._last_obs is not None, "self._last_obs was not set"
-        with th.inference_mode():
-            obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)
-            scaled_action = self.actor(obs_tensor).cpu().numpy().reshape((-1, *self.action_space.shape))
-        if action_noise is not None:
-            scaled_action = np.clip(scaled_action + action_noise(), -1, 1)
-        return self.policy.unscale_action(scaled_action), scaled_action
+        return actor_actions(self.policy, [self.actor], self._last_obs, action_noise)
 
     # ------------------------------------------------------------------ target actions
     def _target_actions(

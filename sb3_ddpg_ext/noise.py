@@ -62,11 +62,17 @@ from sb3_ddpg_ext.seeding import SeedType
 from sb3_ddpg_ext.seeding import seed_sequence as _seed_sequence
 
 __all__ = [
+    "ACTION_NOISE_SPECS",
+    "SPEC_PLACEHOLDERS",
     "ColoredActionNoise",
     "GaussianActionNoise",
     "OrnsteinUhlenbeckActionNoise",
     "PinkActionNoise",
+    "action_noise_spec_forms",
+    "check_action_noise_spec",
+    "format_action_noise_spec",
     "make_action_noise",
+    "noise_sigma",
 ]
 
 ArrayLike = Union[float, np.ndarray, list, tuple]
@@ -264,10 +270,14 @@ class GaussianActionNoise(_SeededActionNoise):
         return (self._mu + sigma * self.rng.standard_normal(self._shape)).astype(self._dtype)
 
     def __repr__(self) -> str:
-        decay = ""
-        if self._final_sigma is not None:
-            decay = f", final_sigma={_fmt(self._final_sigma)}, decay_steps={self._decay_steps}, n_calls={self.n_calls}"
-        return f"GaussianActionNoise(mean={_fmt(self._mu)}, sigma={_fmt(self._sigma)}{decay})"
+        if self._final_sigma is None:
+            return f"GaussianActionNoise(mean={_fmt(self._mu)}, sigma={_fmt(self._sigma)})"
+        # sigma: the one the next call uses (the schedule's position), then the schedule itself
+        return (
+            f"GaussianActionNoise(mean={_fmt(self._mu)}, sigma={_fmt(self.current_sigma)}, "
+            f"initial_sigma={_fmt(self._sigma)}, final_sigma={_fmt(self._final_sigma)}, "
+            f"decay_steps={self._decay_steps}, n_calls={self.n_calls})"
+        )
 
 
 class OrnsteinUhlenbeckActionNoise(_SeededActionNoise):
@@ -581,6 +591,19 @@ class PinkActionNoise(ColoredActionNoise):
         return f"PinkActionNoise(sigma={_fmt(self._sigma)}, seq_len={self._seq_len}, action_dim={self._action_dim})"
 
 
+#: The action-noise spec grammar (one owner: exploration specs and the Optuna sampler build on it): spec kind ->
+#: the accepted lists of ``'_'``-separated numbers, by name.
+ACTION_NOISE_SPECS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "normal": (("sigma",), ("sigma", "final_sigma", "decay_steps")),
+    "ou": (("sigma",),),
+    "ou-stationary": (("sigma",),),
+    "pink": (("sigma",),),
+    "colored": (("beta", "sigma"),),
+}
+#: Placeholders a spec's numbers may be, replaced by the caller before building (see
+#: :class:`sb3_ddpg_ext.callbacks.ExplorationCallback`): ``normal_0.2_0.0_{noise_steps}``.
+SPEC_PLACEHOLDERS: tuple[str, ...] = ("{total_timesteps}", "{noise_steps}")
+
 _KWARGS_BY_KIND = {
     "normal": {"mean", "dtype", "seq_len"},
     "ou": {"mean", "dtype", "seq_len", "theta", "dt"},
@@ -588,7 +611,97 @@ _KWARGS_BY_KIND = {
     "pink": {"mean", "dtype", "seq_len", "fmin"},
     "colored": {"mean", "dtype", "seq_len", "fmin"},
 }
-_N_ARGS_BY_KIND = {"normal": (1, 3), "ou": (1,), "ou-stationary": (1,), "pink": (1,), "colored": (2,)}
+_N_ARGS_BY_KIND = {kind: tuple(len(names) for names in forms) for kind, forms in ACTION_NOISE_SPECS.items()}
+
+
+def action_noise_spec_forms() -> list[str]:
+    """
+    The forms of an action-noise spec, e.g. ``["none", "normal_<sigma>", ..., "colored_<beta>_<sigma>"]``.
+
+    :return: One string per form.
+    """
+    forms = [
+        f"{kind}_" + "_".join(f"<{name}>" for name in names)
+        for kind, all_names in ACTION_NOISE_SPECS.items()
+        for names in all_names
+    ]
+    return ["none", *forms]
+
+
+def _forms_text() -> str:
+    forms = [repr(form) for form in action_noise_spec_forms()]
+    return f"{', '.join(forms[:-1])} or {forms[-1]}"
+
+
+def check_action_noise_spec(spec: str) -> str:
+    """
+    Validate an action-noise spec (the numbers may be :data:`SPEC_PLACEHOLDERS`) without using any random state.
+
+    :param spec: The spec, e.g. ``"pink_0.3"`` or ``"normal_0.2_0.0_{noise_steps}"``.
+    :return: The spec as :func:`make_action_noise` reads it (stripped, lower case).
+    :raises ValueError: naming the spec and what is wrong, as :func:`make_action_noise` would.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"action noise spec must be a string, got spec={spec!r}")
+    probe = spec
+    for placeholder in SPEC_PLACEHOLDERS:
+        probe = probe.replace(placeholder, "1")
+    make_action_noise(probe, action_dim=1, n_envs=1, seed=0)
+    return spec.strip().lower()
+
+
+def _format_number(value: Union[float, str]) -> str:
+    if isinstance(value, str):
+        return value
+    return f"{float(value):.6g}"
+
+
+def format_action_noise_spec(kind: str, *values: Union[float, str]) -> str:
+    """
+    The spec string of an action noise, e.g. ``format_action_noise_spec("normal", 0.1) == "normal_0.1"``
+    (numbers written with 6 significant digits; a :data:`SPEC_PLACEHOLDERS` string is kept as it is).
+
+    :param kind: ``"none"`` or a kind of :data:`ACTION_NOISE_SPECS`.
+    :param values: The numbers of the kind, in the order of the grammar.
+    :return: The spec (checked with :func:`check_action_noise_spec`).
+    :raises ValueError: on an unknown kind, a wrong number of values or an invalid value.
+    """
+    if kind == "none" and not values:
+        return "none"
+    if kind not in ACTION_NOISE_SPECS:
+        raise ValueError(f"unknown action noise kind {kind!r}; expected 'none' or one of {list(ACTION_NOISE_SPECS)}")
+    spec = "_".join([kind, *(_format_number(value) for value in values)])
+    return check_action_noise_spec(spec)
+
+
+def noise_sigma(noise: Optional[ActionNoise]) -> Optional[float]:
+    """
+    The scale the next draw of an action noise uses, as one number (mean over action dimensions and, for a
+    ``VectorizedActionNoise``, over envs): the decayed sigma of a :class:`GaussianActionNoise`, the ``sigma`` of the
+    other noises of this module and of SB3's ``NormalActionNoise`` / ``OrnsteinUhlenbeckActionNoise``.
+
+    :param noise: The action noise (``None``: no noise).
+    :return: The sigma, or ``None`` for no noise or a noise without a known scale.
+    """
+    if noise is None:
+        return None
+    if isinstance(noise, VectorizedActionNoise):
+        sigmas = [noise_sigma(base) for base in noise.noises]
+        known = [sigma for sigma in sigmas if sigma is not None]
+        if not known or len(known) != len(sigmas):
+            return None
+        return float(np.mean(known))
+    if isinstance(noise, GaussianActionNoise):
+        return float(np.mean(noise.current_sigma))
+    if isinstance(noise, _SeededActionNoise):
+        return float(np.mean(noise.sigma))
+    sigma = getattr(noise, "_sigma", None)  # SB3's NormalActionNoise, OrnsteinUhlenbeckActionNoise
+    if sigma is None:
+        return None
+    try:
+        return float(np.mean(np.asarray(sigma, dtype=np.float64)))
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_float(text: str, name: str, spec: str) -> float:
@@ -629,11 +742,7 @@ def make_action_noise(
         return None
     kind, *args = text.split("_")
     if kind not in _KWARGS_BY_KIND:
-        raise ValueError(
-            f"unknown action noise spec {spec!r}: expected 'none', 'normal_<sigma>', "
-            "'normal_<sigma>_<final_sigma>_<decay_steps>', 'ou_<sigma>', 'ou-stationary_<sigma>', 'pink_<sigma>' "
-            "or 'colored_<beta>_<sigma>'"
-        )
+        raise ValueError(f"unknown action noise spec {spec!r}: expected {_forms_text()}")
     if len(args) not in _N_ARGS_BY_KIND[kind]:
         raise ValueError(
             f"action noise spec {spec!r}: {kind!r} takes {' or '.join(map(str, _N_ARGS_BY_KIND[kind]))} "

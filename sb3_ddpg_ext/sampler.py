@@ -22,13 +22,18 @@ exploration included as a ``callback:`` entry.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
+from sb3_ddpg_ext.exploration import format_exploration_spec
+from sb3_ddpg_ext.noise import format_action_noise_spec
 
-#: Action-noise types searched (``make_action_noise`` spec prefixes).
+if TYPE_CHECKING:
+    import optuna
+
+#: Action-noise types searched (``make_action_noise`` spec kinds, :data:`sb3_ddpg_ext.noise.ACTION_NOISE_SPECS`).
 ACTION_NOISE_TYPES: tuple[str, ...] = ("none", "normal", "ou", "ou-stationary", "pink")
-#: Parameter-noise modes searched: off, per-element ("proper"), per-tensor ("naive").
+#: Parameter-noise modes searched: off, per-element ("proper"), per-tensor ("naive")
+#: (sampling modes of :data:`sb3_ddpg_ext.exploration.PARAM_NOISE_PREFIXES`).
 PARAM_NOISE_MODES: tuple[str, ...] = ("none", "per_element", "per_tensor")
 #: Target-noise modes searched: ``(target_noise_sampling, target_noise_space)`` by name.
 TARGET_NOISE_MODES: dict[str, tuple[str, str]] = {
@@ -38,8 +43,6 @@ TARGET_NOISE_MODES: dict[str, tuple[str, str]] = {
 }
 #: Net sizes, as the zoo's off-policy sampler.
 NET_ARCHS: dict[str, list[int]] = {"small": [64, 64], "medium": [256, 256], "big": [400, 300]}
-
-_PARAM_PREFIX = {"per_element": "adaptive-param", "per_tensor": "adaptive-param-naive"}
 
 
 def exploration_spec_from_params(params: dict[str, Any]) -> str:
@@ -56,12 +59,11 @@ def exploration_spec_from_params(params: dict[str, Any]) -> str:
     mode = params["param_noise"]
     if mode not in PARAM_NOISE_MODES:
         raise ValueError(f"param_noise must be one of {PARAM_NOISE_MODES}, got {mode!r}")
-    parts = []
-    if mode != "none":
-        parts.append(f"{_PARAM_PREFIX[mode]}_{float(params['param_noise_std']):.6g}")
-    if noise_type != "none":
-        parts.append(f"{noise_type}_{float(params['action_noise_std']):.6g}")
-    return ",".join(parts) if parts else "none"
+    return format_exploration_spec(
+        action_noise=None if noise_type == "none" else format_action_noise_spec(noise_type, params["action_noise_std"]),
+        param_noise_sampling=None if mode == "none" else mode,
+        param_noise_stddev=None if mode == "none" else params["param_noise_std"],
+    )
 
 
 def convert_ddpg_ext_params(sampled_params: dict[str, Any]) -> dict[str, Any]:

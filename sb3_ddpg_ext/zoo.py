@@ -4,11 +4,16 @@ RL Baselines3 Zoo (rl-zoo3) integration.
 - :func:`resolve_variant` (from :mod:`sb3_ddpg_ext.variants`, re-exported here): baseline hyperparameters of one env
   (``hyperparams/ddpg.yml``) merged with one named ablation variant (``hyperparams/variants.yml``), ready to be
   written as a zoo YAML;
-- :class:`ExplorationCallback`: exploration (any action noise of :func:`sb3_ddpg_ext.noise.make_action_noise`
-  and/or adaptive parameter noise) from one baselines-style spec string such as ``"adaptive-param_0.2,normal_0.1"``,
-  set from a plain zoo ``callback:`` entry, so it works with ``python -m rl_zoo3.train --algo ddpg`` too;
+- :class:`ExplorationCallback` / :class:`ActionNoiseCallback` (from :mod:`sb3_ddpg_ext.callbacks`, re-exported
+  here for the ``sb3_ddpg_ext.zoo.ExplorationCallback`` entries of zoo YAMLs) and the exploration spec
+  (:mod:`sb3_ddpg_ext.exploration`);
 - :func:`register_zoo`: adds ``ddpg_ext`` (:class:`sb3_ddpg_ext.ddpg.DDPG`) to rl-zoo3's algorithm table and its
-  Optuna sampler to the zoo's sampler table (what ``python -m sb3_ddpg_ext.train`` / ``enjoy`` do first).
+  Optuna sampler to the zoo's sampler table (what ``python -m sb3_ddpg_ext.train`` / ``enjoy`` do first);
+- :func:`algo_class`, :func:`check_zoo_keys`, :func:`setup_zoo_experiment`, the experiment manager of ``-optimize``
+  and the ``train`` / ``enjoy`` / ``resolve`` command lines.
+
+Importing this module does not import rl-zoo3; what needs it raises a ``ModuleNotFoundError`` naming the extra
+(``pip install "sb3_ddpg_ext[zoo]"``) when it is not installed.
 
 rl-zoo3: https://github.com/DLR-RM/rl-baselines3-zoo
 """
@@ -18,21 +23,16 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-import numpy as np
 import yaml
-from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.noise import ActionNoise
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from sb3_ddpg_ext.noise import make_action_noise
-from sb3_ddpg_ext.seeding import derive_seed
+from sb3_ddpg_ext.callbacks import EXPLORATION_SPEC_ATTR, ActionNoiseCallback, ExplorationCallback
+from sb3_ddpg_ext.exploration import PARAM_NOISE_PREFIXES, SPEC_PLACEHOLDERS, ExplorationSpec, parse_exploration_spec
+from sb3_ddpg_ext.extras import import_optional, optional_dependency
 
 # Re-exported: YAMLs, scripts and docs name them as sb3_ddpg_ext.zoo.<name>.
 from sb3_ddpg_ext.variants import (
@@ -48,9 +48,6 @@ from sb3_ddpg_ext.variants import (
     merge_hyperparams,
     resolve_variant,
 )
-
-if TYPE_CHECKING:
-    from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
 
 __all__ = [
     "BASELINE",
@@ -85,303 +82,25 @@ __all__ = [
 
 #: Name of our algorithm in rl-zoo3's ``ALGOS`` table.
 ZOO_ALGO_NAME = "ddpg_ext"
-#: Model attribute recording the spec of the ExplorationCallback that set ``model.action_noise`` (saved with it).
-EXPLORATION_SPEC_ATTR = "exploration_spec"
-
-# ------------------------------------------------------------------------------------------------ exploration spec
-#: Parameter-noise spec prefixes -> ``ParameterNoiseCallback`` sampling mode.
-PARAM_NOISE_PREFIXES: dict[str, str] = {
-    "adaptive-param": "per_element",
-    "adaptive-param-naive": "per_tensor",
-    "adaptive-param-single": "single",
-}
-#: Placeholders an action-noise spec may hold, replaced when training starts (see :class:`ExplorationCallback`).
-SPEC_PLACEHOLDERS: tuple[str, ...] = ("{total_timesteps}", "{noise_steps}")
-
-
-@dataclass(frozen=True)
-class ExplorationSpec:
-    """
-    A parsed exploration spec string.
-
-    :param action_noise: The action-noise part, a :func:`sb3_ddpg_ext.noise.make_action_noise` spec
-        (``None`` when the spec has no action noise).
-    :param param_noise_stddev: Initial parameter-noise std and target action distance (``None``: no parameter noise).
-    :param param_noise_sampling: ``ParameterNoiseCallback`` sampling mode (``None``: no parameter noise).
-    """
-
-    action_noise: Optional[str]
-    param_noise_stddev: Optional[float] = None
-    param_noise_sampling: Optional[str] = None
-
-
-def _check_action_noise_spec(part: str, spec: str) -> None:
-    probe = part
-    for placeholder in SPEC_PLACEHOLDERS:
-        probe = probe.replace(placeholder, "1")
-    try:
-        make_action_noise(probe, action_dim=1, n_envs=1, seed=0)
-    except ValueError as e:
-        raise ValueError(f"exploration spec {spec!r}: invalid action-noise part {part!r}: {e}") from e
-
-
-def parse_exploration_spec(spec: str) -> ExplorationSpec:
-    """
-    Parse a baselines-style exploration spec: comma-separated parts, at most one action noise and at most one
-    parameter noise, e.g. ``"adaptive-param_0.2,normal_0.1"``, ``"pink_0.3"``, ``"adaptive-param-naive_0.2"``,
-    ``"none"``.
-
-    Action-noise parts are :func:`sb3_ddpg_ext.noise.make_action_noise` specs (``none``, ``normal_<s>``,
-    ``normal_<s>_<final_s>_<decay_steps>``, ``ou_<s>``, ``ou-stationary_<s>``, ``pink_<s>``, ``colored_<beta>_<s>``);
-    ``<decay_steps>`` may be the placeholder ``{total_timesteps}`` or ``{noise_steps}``. Parameter-noise parts are
-    ``adaptive-param_<s>`` (per-element sampling, the paper's), ``adaptive-param-naive_<s>`` (one sample per
-    parameter tensor) and ``adaptive-param-single_<s>`` (one sample for the whole actor); ``<s>`` is both the initial
-    parameter std and the target action distance, as in baselines.
-
-    :param spec: The spec string.
-    :return: The parsed spec.
-    :raises ValueError: naming the spec and the offending part.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"exploration spec must be a non-empty string, got spec={spec!r}")
-    action_part: Optional[str] = None
-    param: Optional[tuple[float, str]] = None
-    for raw in spec.split(","):
-        part = raw.strip().lower()
-        if not part:
-            raise ValueError(f"exploration spec {spec!r} has an empty part")
-        kind, _, arg = part.rpartition("_")
-        if kind in PARAM_NOISE_PREFIXES:
-            if param is not None:
-                raise ValueError(f"exploration spec {spec!r} has more than one parameter-noise part")
-            try:
-                stddev = float(arg)
-            except ValueError:
-                raise ValueError(f"exploration spec {spec!r}: parameter-noise std in {part!r} must be a number") from None
-            if not (math.isfinite(stddev) and stddev > 0):
-                raise ValueError(f"exploration spec {spec!r}: parameter-noise std in {part!r} must be > 0")
-            param = (stddev, PARAM_NOISE_PREFIXES[kind])
-        elif part.startswith("adaptive-param"):
-            raise ValueError(
-                f"exploration spec {spec!r}: unknown parameter-noise part {part!r}; "
-                f"expected one of {[p + '_<stddev>' for p in PARAM_NOISE_PREFIXES]}"
-            )
-        else:
-            if action_part is not None:
-                raise ValueError(f"exploration spec {spec!r} has more than one action-noise part")
-            _check_action_noise_spec(part, spec)
-            action_part = part
-    if param is None:
-        return ExplorationSpec(action_noise=action_part)
-    return ExplorationSpec(action_noise=action_part, param_noise_stddev=param[0], param_noise_sampling=param[1])
-
-
-class ExplorationCallback(BaseCallback):
-    """
-    Exploration of a DDPG / TD3 model from one baselines-style spec string, usable as an rl-zoo3 ``callback:`` entry
-    (so it works with plain ``python -m rl_zoo3.train --algo ddpg`` and with ``--algo ddpg_ext``)::
-
-        callback:
-          - sb3_ddpg_ext.zoo.ExplorationCallback:
-              spec: "adaptive-param_0.2,normal_0.1"
-
-    At the start of training it sets ``model.action_noise`` to ``make_action_noise(<action part>, action_dim,
-    n_envs, seed)`` (one independent stream per env when ``n_envs > 1``), and when the spec has a parameter-noise part
-    it runs a :class:`sb3_ddpg_ext.callbacks.ParameterNoiseCallback` (forwarding every callback event to it).
-    The spec fully defines exploration: if the model already has an action noise that this callback did not set
-    (e.g. from the zoo's ``noise_type``), a ``ValueError`` is raised unless ``override=True``, in which case it is
-    replaced (by ``None`` for a spec without action noise). On a later ``learn()`` the noise this callback set is
-    kept as it is (its decay schedule goes on). The spec is recorded as ``model.exploration_spec`` (saved with the
-    model), so after ``save()`` / ``load()`` a callback with the same spec adopts the loaded noise, state included
-    (continuing training, e.g. the zoo's ``-i``, needs no ``override``); ``override=True`` rebuilds it instead.
-
-    Placeholders in the action-noise part, replaced when training starts: ``{total_timesteps}`` (the ``learn()``
-    budget, ``-n`` included) and ``{noise_steps}`` (the number of noise draws per env in that ``learn()`` call:
-    ``ceil((total_timesteps - num_timesteps) / n_envs)``; SB3 draws the noise at every step, the uniform-random
-    warm-up steps before ``learning_starts`` included), e.g. ``normal_0.2_0.0_{noise_steps}`` decays sigma
-    linearly to 0 over the run.
-
-    :param spec: The exploration spec, see :func:`parse_exploration_spec`.
-    :param seq_len: Sequence length of coloured / pink noise; ``None`` for the training env's time limit
-        (``max_episode_steps``), or 1000 when it has none.
-    :param seed: Seed of the noise; ``None`` derives one from the model's seed (the zoo's ``--seed``), so the run
-        is reproducible. Action noise and parameter noise get independent streams.
-    :param override: Replace an action noise the model already has instead of raising.
-    :param param_noise_kwargs: Extra keyword arguments of ``ParameterNoiseCallback`` (``adoption_coefficient``,
-        ``adaptation_interval``, ``desired_action_stddev`` to differ from the initial std, ...).
-    :param verbose: Verbosity (1: print what was set up).
-    """
-
-    def __init__(
-        self,
-        spec: str,
-        seq_len: Optional[int] = None,
-        seed: Optional[int] = None,
-        override: bool = False,
-        param_noise_kwargs: Optional[dict[str, Any]] = None,
-        verbose: int = 0,
-    ) -> None:
-        super().__init__(verbose=verbose)
-        self.spec = spec
-        self.parsed = parse_exploration_spec(spec)
-        if seq_len is not None and (not isinstance(seq_len, (int, np.integer)) or isinstance(seq_len, bool) or seq_len < 2):
-            raise ValueError(f"seq_len must be an integer >= 2 or None, got seq_len={seq_len!r}")
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
-            raise ValueError(f"seed must be an integer or None, got seed={seed!r}")
-        self.seq_len = seq_len
-        self.seed = seed
-        self.override = bool(override)
-        self.param_noise_kwargs = dict(param_noise_kwargs or {})
-        if self.param_noise_kwargs and self.parsed.param_noise_stddev is None:
-            raise ValueError(f"param_noise_kwargs given but exploration spec {spec!r} has no parameter-noise part")
-        #: The action noise this callback set (``None`` before training starts or for a spec without one).
-        self.action_noise: Optional[ActionNoise] = None
-        #: The resolved action-noise spec string (placeholders replaced), set at training start.
-        self.action_noise_spec: Optional[str] = None
-        self.param_noise_callback: Optional[ParameterNoiseCallback] = None
-        if self.parsed.param_noise_stddev is not None:
-            from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
-
-            kwargs: dict[str, Any] = {
-                "initial_stddev": self.parsed.param_noise_stddev,
-                "desired_action_stddev": self.parsed.param_noise_stddev,
-                "sampling": self.parsed.param_noise_sampling,
-                "verbose": verbose,
-            }
-            kwargs.update(self.param_noise_kwargs)
-            # seed None: ParameterNoiseCallback derives its own stream from model.seed.
-            kwargs.setdefault("seed", derive_seed(seed, 1))
-            self.param_noise_callback = ParameterNoiseCallback(**kwargs)
-
-    # -------------------------------------------------------------- helpers
-    def _run_seed(self) -> Optional[int]:
-        seed = self.seed if self.seed is not None else getattr(self.model, "seed", None)
-        return None if seed is None else int(seed)
-
-    def _episode_length(self) -> int:
-        if self.seq_len is not None:
-            return int(self.seq_len)
-        env = self.model.get_env()
-        if env is not None:
-            try:
-                env_spec = env.get_attr("spec", indices=[0])[0]
-            except AttributeError:
-                env_spec = None
-            max_steps = getattr(env_spec, "max_episode_steps", None)
-            if max_steps is not None and int(max_steps) >= 2:
-                return int(max_steps)
-        return 1000
-
-    def _resolve_placeholders(self, part: str) -> str:
-        model = self.model
-        total = int(self.locals.get("total_timesteps", 0)) if self.locals else 0
-        # SB3 2.9 draws the noise at every step, warm-up (learning_starts) included (OffPolicyAlgorithm._sample_action).
-        noise_steps = max(1, math.ceil((total - int(model.num_timesteps)) / max(1, model.n_envs)))
-        return part.replace("{total_timesteps}", str(max(1, total))).replace("{noise_steps}", str(noise_steps))
-
-    # -------------------------------------------------------------- callback events
-    def _init_callback(self) -> None:
-        if not isinstance(self.model, OffPolicyAlgorithm):
-            raise ValueError(f"ExplorationCallback needs an off-policy model (DDPG/TD3), got {type(self.model).__name__}")
-        if not isinstance(self.model.action_space, spaces.Box):
-            raise ValueError(f"ExplorationCallback needs a Box action space, got {self.model.action_space}")
-        if self.param_noise_callback is not None:
-            self.param_noise_callback.init_callback(self.model)
-
-    def _on_training_start(self) -> None:
-        model = self.model
-        assert isinstance(model, OffPolicyAlgorithm)
-        current = model.action_noise
-        if current is not None and self.action_noise is not None and current is self.action_noise:
-            pass  # a later learn(): keep our noise and its schedule position
-        elif current is not None and getattr(model, EXPLORATION_SPEC_ATTR, None) == self.spec and not self.override:
-            # Set by an ExplorationCallback with the same spec, then saved and loaded with the model (e.g. the
-            # zoo's -i): adopt it, keeping its state (decay position, OU / pink state).
-            self.action_noise = current
-            if self.verbose >= 1:
-                print(f"ExplorationCallback: keeping the model's action_noise={current!r}, spec={self.spec!r}")
-        else:
-            if current is not None and not self.override:
-                raise ValueError(
-                    f"ExplorationCallback(spec={self.spec!r}): the model already has action_noise={current!r} "
-                    "(e.g. from the zoo's noise_type/noise_std); remove it (set noise_type and noise_std to null) "
-                    "or pass override=True"
-                )
-            self.action_noise = None
-            self.action_noise_spec = None
-            if self.parsed.action_noise is not None:
-                self.action_noise_spec = self._resolve_placeholders(self.parsed.action_noise)
-                assert model.action_space.shape is not None
-                action_dim = int(np.prod(model.action_space.shape))
-                self.action_noise = make_action_noise(
-                    self.action_noise_spec,
-                    action_dim,
-                    n_envs=model.n_envs,
-                    seed=derive_seed(self._run_seed(), 0),
-                    seq_len=self._episode_length(),
-                )
-            model.action_noise = self.action_noise
-            # A plain attribute, saved with the model: a loaded model's noise is then known to be ours.
-            setattr(model, EXPLORATION_SPEC_ATTR, self.spec)
-            if self.verbose >= 1:
-                print(f"ExplorationCallback: action_noise={self.action_noise!r}, spec={self.spec!r}")
-        if self.param_noise_callback is not None:
-            self.param_noise_callback.on_training_start(self.locals, self.globals)
-
-    def _on_rollout_start(self) -> None:
-        if self.param_noise_callback is not None:
-            self.param_noise_callback.on_rollout_start()
-
-    def _on_step(self) -> bool:
-        if self.param_noise_callback is not None:
-            return self.param_noise_callback.on_step()
-        return True
-
-    def _on_rollout_end(self) -> None:
-        if self.param_noise_callback is not None:
-            self.param_noise_callback.on_rollout_end()
-
-    def _on_training_end(self) -> None:
-        if self.param_noise_callback is not None:
-            self.param_noise_callback.on_training_end()
-
-    def update_child_locals(self, locals_: dict[str, Any]) -> None:
-        if self.param_noise_callback is not None:
-            self.param_noise_callback.update_locals(locals_)
-
-
-class ActionNoiseCallback(ExplorationCallback):
-    """
-    :class:`ExplorationCallback` restricted to action noise (a :func:`sb3_ddpg_ext.noise.make_action_noise` spec)::
-
-        callback:
-          - sb3_ddpg_ext.zoo.ActionNoiseCallback: {spec: pink_0.3, seq_len: 1000}
-
-    :param spec: The action-noise spec.
-    :param seq_len: See :class:`ExplorationCallback`.
-    :param seed: See :class:`ExplorationCallback`.
-    :param override: See :class:`ExplorationCallback`.
-    :param verbose: Verbosity.
-    """
-
-    def __init__(
-        self, spec: str, seq_len: Optional[int] = None, seed: Optional[int] = None, override: bool = False, verbose: int = 0
-    ) -> None:
-        if parse_exploration_spec(spec).param_noise_stddev is not None:
-            raise ValueError(
-                f"ActionNoiseCallback takes an action-noise spec only, got spec={spec!r}; use ExplorationCallback"
-            )
-        super().__init__(spec, seq_len=seq_len, seed=seed, override=override, verbose=verbose)
 
 
 # ------------------------------------------------------------------------------------------------ rl-zoo3 registration
+_ZOO_PURPOSE = "the rl-zoo3 integration of sb3_ddpg_ext"
+
+
+def _import_zoo(module: str) -> Any:
+    """Import a module of rl-zoo3; a missing rl-zoo3 (or optuna, sb3-contrib) names ``sb3_ddpg_ext[zoo]``."""
+    return import_optional(module, _ZOO_PURPOSE)
+
+
 def register_zoo() -> None:
     """
     Register ``ddpg_ext`` (:class:`sb3_ddpg_ext.ddpg.DDPG`) in rl-zoo3's ``ALGOS`` table and its Optuna sampler /
     converter in ``HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER`` (idempotent). The zoo's train, enjoy and record
     scripts all read these tables, so call this before running them in-process.
     """
-    from rl_zoo3 import hyperparams_opt, utils
+    hyperparams_opt = _import_zoo("rl_zoo3.hyperparams_opt")
+    utils = _import_zoo("rl_zoo3.utils")
 
     from sb3_ddpg_ext.ddpg import DDPG
     from sb3_ddpg_ext.sampler import convert_ddpg_ext_params, sample_ddpg_ext_params
@@ -418,8 +137,7 @@ def algo_class(algo: str) -> type:
     :raises ValueError: for an unknown name.
     """
     register_zoo()
-    from rl_zoo3.utils import ALGOS
-
+    ALGOS = _import_zoo("rl_zoo3.utils").ALGOS
     if algo not in ALGOS:
         raise ValueError(f"unknown zoo algo {algo!r}; known: {sorted(ALGOS)}")
     return ALGOS[algo]
@@ -517,7 +235,8 @@ def _experiment_manager_class() -> Any:
     """:class:`DDPGExtExperimentManager`, built lazily so that importing this module does not import rl-zoo3."""
     import threading
 
-    from rl_zoo3.exp_manager import ExperimentManager
+    with optional_dependency(_ZOO_PURPOSE):
+        from rl_zoo3.exp_manager import ExperimentManager
 
     class DDPGExtExperimentManager(ExperimentManager):
         """
@@ -562,10 +281,8 @@ def _experiment_manager_class() -> Any:
 
 def _prepare_zoo() -> None:
     """Register ``ddpg_ext`` and install the experiment manager used by ``rl_zoo3.train.train()``."""
-    import rl_zoo3.train
-
     register_zoo()
-    rl_zoo3.train.ExperimentManager = _experiment_manager_class()  # type: ignore[misc]
+    _import_zoo("rl_zoo3.train").ExperimentManager = _experiment_manager_class()
 
 
 def _with_default_conf(argv: list[str]) -> list[str]:
@@ -600,11 +317,9 @@ def train(argv: Optional[list[str]] = None) -> None:
 
     :param argv: Arguments (without the program name); ``None`` for ``sys.argv[1:]``.
     """
-    import rl_zoo3.train
-
     _prepare_zoo()
     args = _with_default_conf(list(sys.argv[1:] if argv is None else argv))
-    _run_with_argv("sb3_ddpg_ext.train", args, rl_zoo3.train.train)
+    _run_with_argv("sb3_ddpg_ext.train", args, _import_zoo("rl_zoo3.train").train)
 
 
 def enjoy(argv: Optional[list[str]] = None) -> None:
@@ -613,17 +328,20 @@ def enjoy(argv: Optional[list[str]] = None) -> None:
 
     :param argv: Arguments (without the program name); ``None`` for ``sys.argv[1:]``.
     """
-    import rl_zoo3.enjoy
-
     register_zoo()
-    _run_with_argv("sb3_ddpg_ext.enjoy", argv, rl_zoo3.enjoy.enjoy)
+    _run_with_argv("sb3_ddpg_ext.enjoy", argv, _import_zoo("rl_zoo3.enjoy").enjoy)
 
 
 def _run_zoo_script(module: str, argv: Optional[list[str]]) -> None:
     import runpy
 
     register_zoo()
-    _run_with_argv(module, argv, lambda: runpy.run_module(module, run_name="__main__", alter_sys=False))
+
+    def run() -> None:
+        with optional_dependency(f"python -m {module}"):
+            runpy.run_module(module, run_name="__main__", alter_sys=False)
+
+    _run_with_argv(module, argv, run)
 
 
 def resolve_main(argv: Optional[list[str]] = None) -> None:

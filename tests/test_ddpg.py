@@ -428,3 +428,44 @@ def test_load_rejects_bad_values(tmp_path, kwargs, culprit):
     model.save(tmp_path / "m.zip")
     with pytest.raises(ValueError, match=culprit):
         DDPG.load(tmp_path / "m.zip", env=model.get_env(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, (0.0, 0.5, "per_sample", "action", "fast")),
+        (
+            {"target_policy_noise": 0.02, "target_noise_sampling": "per_batch", "target_noise_space": "parameter"},
+            (0.02, 0.5, "per_batch", "parameter", "fast"),
+        ),
+        (
+            {"target_policy_noise": 0.2, "target_noise_clip": float("inf"), "update_mode": "exact"},
+            (0.2, math.inf, "per_sample", "action", "exact"),
+        ),
+    ],
+)
+def test_target_noise_settings_are_logged(tmp_path, kwargs, expected):
+    """The target-noise settings are in the first dump of every learn() (SB3 logger, json and csv)."""
+    import csv
+    import json
+
+    from stable_baselines3.common.logger import configure
+
+    model = DDPG(
+        "MlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=16, policy_kwargs={"net_arch": [8]}, seed=0, **kwargs
+    )
+    model.set_logger(configure(str(tmp_path), ["csv", "json"]))
+    model.learn(200, log_interval=1)
+    rows = [json.loads(line) for line in (tmp_path / "progress.json").read_text().splitlines()]
+    keys = (
+        "train/target_policy_noise",
+        "train/target_noise_clip",
+        "train/target_noise_sampling",
+        "train/target_noise_space",
+        "train/update_mode",
+    )
+    assert tuple(rows[0][key] for key in keys) == expected
+    with open(tmp_path / "progress.csv") as f:
+        first = next(csv.DictReader(f))
+    assert float(first["train/target_policy_noise"]) == expected[0]
+    assert first["train/target_noise_space"] == expected[3]

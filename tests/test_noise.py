@@ -719,3 +719,86 @@ def test_unseeded_vectorized_noise_follows_later_global_seed(spec):
         draws.append(np.stack([noise() for _ in range(20)]))  # (20, n_envs, action_dim)
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0][:, 0], draws[0][:, 1])  # the two envs still have different streams
+
+
+# ---------------------------------------------------------------------------------------------- spec grammar owner
+def test_spec_forms_come_from_the_grammar_table():
+    from sb3_ddpg_ext.noise import ACTION_NOISE_SPECS, action_noise_spec_forms
+
+    forms = action_noise_spec_forms()
+    assert forms == [
+        "none",
+        "normal_<sigma>",
+        "normal_<sigma>_<final_sigma>_<decay_steps>",
+        "ou_<sigma>",
+        "ou-stationary_<sigma>",
+        "pink_<sigma>",
+        "colored_<beta>_<sigma>",
+    ]
+    assert {form.split("_")[0] for form in forms[1:]} == set(ACTION_NOISE_SPECS)
+    with pytest.raises(ValueError, match=r"expected 'none', 'normal_<sigma>', .* or 'colored_<beta>_<sigma>'"):
+        make_action_noise("brown_0.3", 1)
+
+
+def test_check_and_format_action_noise_spec():
+    from sb3_ddpg_ext.noise import check_action_noise_spec, format_action_noise_spec
+
+    state = np.random.get_state()
+    assert check_action_noise_spec(" Normal_0.2_0.0_{noise_steps} ") == "normal_0.2_0.0_{noise_steps}"
+    assert np.array_equal(np.random.get_state()[1], state[1])  # no global random state used
+    assert format_action_noise_spec("normal", 0.123456789) == "normal_0.123457"
+    assert format_action_noise_spec("normal", 0.2, 0.0, "{total_timesteps}") == "normal_0.2_0_{total_timesteps}"
+    assert format_action_noise_spec("colored", 2, 0.3) == "colored_2_0.3"
+    assert format_action_noise_spec("none") == "none"
+    with pytest.raises(ValueError, match="unknown action noise kind 'brown'"):
+        format_action_noise_spec("brown", 0.3)
+    with pytest.raises(ValueError, match="takes 1 '_'-separated numbers, got 2"):
+        format_action_noise_spec("pink", 0.3, 0.4)
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        format_action_noise_spec("ou", -0.1)
+
+
+# ---------------------------------------------------------------------------------------------- current sigma
+def test_decaying_gaussian_repr_and_sigma_show_the_current_sigma():
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    from sb3_ddpg_ext.noise import noise_sigma
+
+    noise = GaussianActionNoise(0.0, 0.2, 0.0, 4, seed=0)
+    assert repr(noise) == (
+        "GaussianActionNoise(mean=0.0, sigma=0.2, initial_sigma=0.2, final_sigma=0.0, decay_steps=4, n_calls=0)"
+    )
+    noise()
+    noise()
+    assert repr(noise).startswith("GaussianActionNoise(mean=0.0, sigma=0.1, initial_sigma=0.2,")
+    assert noise_sigma(noise) == pytest.approx(0.1)
+    assert noise_sigma(None) is None
+    assert noise_sigma(make_action_noise("pink_0.3", 2, seed=0)) == pytest.approx(0.3)
+    assert noise_sigma(NormalActionNoise(np.zeros(2), np.array([0.1, 0.3]))) == pytest.approx(0.2)
+    vec = make_action_noise("normal_0.4_0.0_10", 1, n_envs=2, seed=0)
+    for _ in range(5):
+        vec()
+    assert noise_sigma(vec) == pytest.approx(0.2)
+
+
+def test_exploration_callback_logs_the_decaying_sigma(tmp_path):
+    """``noise/sigma`` in the SB3 logger (csv and json) is the sigma of the rollout's first step."""
+    import csv
+    import json
+
+    from stable_baselines3.common.logger import configure
+
+    from sb3_ddpg_ext.callbacks import ExplorationCallback
+    from sb3_ddpg_ext.ddpg import DDPG
+
+    model = DDPG(
+        "MlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=16, policy_kwargs={"net_arch": [8]}, seed=0, device="cpu"
+    )
+    model.set_logger(configure(str(tmp_path), ["csv", "json"]))
+    model.learn(400, callback=ExplorationCallback("normal_0.2_0.0_{total_timesteps}"), log_interval=1)
+    rows = [json.loads(line) for line in (tmp_path / "progress.json").read_text().splitlines()]
+    # one dump per 200-step episode, at its last step: the last rollout started after 199 / 399 draws of 400
+    assert [row["noise/sigma"] for row in rows] == pytest.approx([0.2 * (1 - 199 / 400), 0.2 * (1 - 399 / 400)])
+    with open(tmp_path / "progress.csv") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [float(row["noise/sigma"]) for row in csv_rows] == pytest.approx([row["noise/sigma"] for row in rows])

@@ -584,3 +584,137 @@ def test_plain_rl_zoo3_train_and_enjoy_with_variant_yaml(tmp_path):
         "--no-render",
         cwd=tmp_path,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ module layout
+@pytest.mark.parametrize(
+    ("name", "owner"),
+    [
+        ("ExplorationCallback", "sb3_ddpg_ext.callbacks"),
+        ("ActionNoiseCallback", "sb3_ddpg_ext.callbacks"),
+        ("EXPLORATION_SPEC_ATTR", "sb3_ddpg_ext.callbacks"),
+        ("ExplorationSpec", "sb3_ddpg_ext.exploration"),
+        ("parse_exploration_spec", "sb3_ddpg_ext.exploration"),
+        ("PARAM_NOISE_PREFIXES", "sb3_ddpg_ext.exploration"),
+        ("SPEC_PLACEHOLDERS", "sb3_ddpg_ext.noise"),
+        ("resolve_variant", "sb3_ddpg_ext.variants"),
+        ("merge_hyperparams", "sb3_ddpg_ext.variants"),
+    ],
+)
+def test_zoo_paths_name_the_owning_modules_objects(name, owner):
+    import importlib
+
+    import sb3_ddpg_ext.zoo as zoo
+
+    assert getattr(zoo, name) is getattr(importlib.import_module(owner), name)
+
+
+def test_dotted_callback_paths_of_yamls_resolve_to_the_callbacks_module():
+    """The zoo builds ``callback:`` entries from dotted paths, as in hyperparams/ and results/."""
+    from rl_zoo3.utils import get_callback_list
+
+    from sb3_ddpg_ext import callbacks, divergence
+
+    built = get_callback_list(
+        {
+            "callback": [
+                {"sb3_ddpg_ext.zoo.ExplorationCallback": {"spec": "adaptive-param_0.2,normal_0.1"}},
+                {"sb3_ddpg_ext.zoo.ActionNoiseCallback": {"spec": "pink_0.3"}},
+                {"sb3_ddpg_ext.divergence.DivergenceGuardCallback": {"check_freq": 10}},
+                "sb3_ddpg_ext.callbacks.ParameterNoiseCallback",
+            ]
+        }
+    )
+    assert [type(cb) for cb in built] == [
+        callbacks.ExplorationCallback,
+        callbacks.ActionNoiseCallback,
+        callbacks.DivergenceGuardCallback,
+        callbacks.ParameterNoiseCallback,
+    ]
+    assert divergence.read_divergence_marker is callbacks.read_divergence_marker
+
+
+def test_format_exploration_spec_round_trips():
+    from sb3_ddpg_ext.exploration import format_exploration_spec
+
+    assert format_exploration_spec("normal_0.1", "per_element", 0.2) == "adaptive-param_0.2,normal_0.1"
+    assert format_exploration_spec(None, "per_tensor", 0.123456789) == "adaptive-param-naive_0.123457"
+    assert format_exploration_spec("pink_0.3") == "pink_0.3"
+    assert format_exploration_spec() == "none" == format_exploration_spec("none")
+    spec = parse_exploration_spec(format_exploration_spec("ou_0.2", "single", 0.1))
+    assert spec == ExplorationSpec("ou_0.2", 0.1, "single")
+    with pytest.raises(ValueError, match="param_noise_sampling must be one of"):
+        format_exploration_spec(None, "per_row", 0.2)
+    with pytest.raises(ValueError, match="needs param_noise_stddev"):
+        format_exploration_spec(None, "per_element")
+    with pytest.raises(ValueError, match="invalid action-noise part"):
+        format_exploration_spec("ou_x")
+
+
+# ------------------------------------------------------------------------------------------------ optional deps
+def _hide_module(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make ``name`` and its submodules unimportable, as when the package is not installed."""
+    for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_missing_rl_zoo3_names_the_zoo_extra(monkeypatch):
+    import sb3_ddpg_ext.zoo as zoo
+
+    _hide_module(monkeypatch, "rl_zoo3")
+    for call in (zoo.register_zoo, lambda: zoo.algo_class("ddpg"), lambda: zoo.train(["--help"])):
+        with pytest.raises(ModuleNotFoundError, match=r'needs \'rl_zoo3\'.*pip install "sb3_ddpg_ext\[zoo\]"') as info:
+            call()
+        assert info.value.name is not None and info.value.name.startswith("rl_zoo3")
+    # what does not need rl-zoo3 still works
+    assert zoo.parse_exploration_spec("pink_0.3").action_noise == "pink_0.3"
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("optuna", "zoo"),
+        ("sb3_contrib", "zoo"),
+        ("pandas", "analysis"),
+        ("pybullet_envs_gymnasium", "bullet"),
+        ("Box2D", "box2d"),
+        ("mujoco", "mujoco"),
+        ("ray", "ray"),
+        ("submitit", "slurm"),
+    ],
+)
+def test_import_optional_names_the_extra(monkeypatch, module, extra):
+    from sb3_ddpg_ext.extras import import_optional
+
+    _hide_module(monkeypatch, module)
+    with pytest.raises(ModuleNotFoundError, match=rf'pip install "sb3_ddpg_ext\[{extra}\]"'):
+        import_optional(module, "this test")
+
+
+def test_import_optional_leaves_other_missing_modules_alone(monkeypatch):
+    from sb3_ddpg_ext.extras import import_optional
+
+    _hide_module(monkeypatch, "not_an_extra_module")
+    with pytest.raises(ModuleNotFoundError) as info:
+        import_optional("not_an_extra_module", "this test")
+    assert "sb3_ddpg_ext[" not in str(info.value)
+
+
+def test_sampler_imports_without_optuna(monkeypatch):
+    import importlib
+
+    import sb3_ddpg_ext.sampler as sampler
+
+    _hide_module(monkeypatch, "optuna")
+    reloaded = importlib.reload(sampler)
+    try:
+        assert (
+            reloaded.exploration_spec_from_params(
+                {"action_noise_type": "normal", "action_noise_std": 0.1, "param_noise": "per_tensor", "param_noise_std": 0.2}
+            )
+            == "adaptive-param-naive_0.2,normal_0.1"
+        )
+    finally:
+        monkeypatch.undo()
+        importlib.reload(sampler)
