@@ -1,6 +1,6 @@
 """
 Optional dependencies: which ``pip install "sb3_ddpg_ext[<extra>]"`` brings a missing module (the extras of
-``setup.cfg``: ``zoo``, ``mujoco``, ``bullet``, ``box2d``, ``analysis``, ``ray``, ``slurm``).
+``setup.cfg``: ``zoo``, ``mujoco``, ``bullet``, ``box2d``, ``analysis``, ``tensorboard``, ``ray``, ``slurm``).
 
 :func:`import_optional` imports a module of an extra and, when it (or a module it imports) is missing, raises a
 ``ModuleNotFoundError`` that names the extra to install instead of a bare one.
@@ -28,6 +28,7 @@ EXTRAS: dict[str, str] = {
     "pandas": "analysis",
     "matplotlib": "analysis",
     "seaborn": "analysis",
+    "tensorboard": "tensorboard",
     "ray": "ray",
     "submitit": "slurm",
 }

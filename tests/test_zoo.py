@@ -680,6 +680,7 @@ def test_missing_rl_zoo3_names_the_zoo_extra(monkeypatch):
         ("pybullet_envs_gymnasium", "bullet"),
         ("Box2D", "box2d"),
         ("mujoco", "mujoco"),
+        ("tensorboard", "tensorboard"),
         ("ray", "ray"),
         ("submitit", "slurm"),
     ],
