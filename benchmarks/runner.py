@@ -692,7 +692,7 @@ def _execute_locked(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
                     _LIVE_CHILDREN.pop(proc.pid, None)
     wall = time.monotonic() - start
 
-    from sb3_ddpg_ext.divergence import read_divergence_marker
+    from sb3_ddpg_ext.callbacks import read_divergence_marker
 
     marker = read_divergence_marker(run_dir / "diverged.json")
     evaluations = find_evaluations(run_dir, spec)

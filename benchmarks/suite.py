@@ -19,11 +19,11 @@ A suite file (``benchmarks/suites/<name>.yml``) looks like::
     divergence_check_freq: 1000                 # DivergenceGuardCallback check interval (env steps)
 
 Per-task settings may set ``n_timesteps``, ``eval_freq``, ``eval_episodes`` and ``overrides`` (merged after the
-suite's). Overrides follow :func:`sb3_ddpg_ext.zoo.merge_hyperparams` (null removes a key, ``policy_kwargs``
+suite's). Overrides follow :func:`sb3_ddpg_ext.variants.merge_hyperparams` (null removes a key, ``policy_kwargs``
 mappings merge key by key, ``callback`` lists append) and are applied to the baseline entry before the variant's
 own overrides, so a variant that sets the same key (e.g. ``ls_0`` sets ``learning_starts``) keeps its value.
 
-``algo`` (optional, one of :data:`sb3_ddpg_ext.zoo.VARIANT_ALGOS`: ``ddpg`` or ``ddpg_ext``) runs every variant,
+``algo`` (optional, one of :data:`sb3_ddpg_ext.variants.VARIANT_ALGOS`: ``ddpg`` or ``ddpg_ext``) runs every variant,
 the baseline included, with that zoo algorithm instead of the variant's own ``algo`` (the baseline's is ``ddpg``), so
 that all variants of a study use the same class; without it each variant keeps its own.
 
@@ -376,14 +376,14 @@ def load_suite(suite: Union[str, os.PathLike], check_envs: bool = True) -> Suite
     Every (task, variant) pair is resolved once, here (:func:`resolve_cell`; the suite's ``cells``), so an unknown
     task (not in the baseline hyperparameter file) or variant is reported at load time and :func:`expand_grid`
     runs what was checked. The suite file is read with :class:`UniqueKeyLoader` (a key given twice is an error), the
-    baseline and variants files with :func:`sb3_ddpg_ext.zoo.load_yaml_mapping`.
+    baseline and variants files with :func:`sb3_ddpg_ext.variants.load_yaml_mapping`.
 
     :param suite: shipped suite name or path of a suite YAML
     :param check_envs: also check that every task is a registered gymnasium env id
     :return: the suite
     :raises ValueError: naming the file and key on any problem
     """
-    from sb3_ddpg_ext.zoo import VARIANT_ALGOS, load_variants, load_yaml_mapping
+    from sb3_ddpg_ext.variants import VARIANT_ALGOS, load_variants, load_yaml_mapping
 
     path = resolve_suite_path(suite)
     try:
@@ -532,17 +532,17 @@ def resolve_cell(
 ) -> Cell:
     """
     One (task, variant) of a suite: baseline entry + suite overrides + task overrides, then the variant's overrides
-    (all merged with :func:`sb3_ddpg_ext.zoo.merge_hyperparams`), and the task's budget as ``n_timesteps``.
+    (all merged with :func:`sb3_ddpg_ext.variants.merge_hyperparams`), and the task's budget as ``n_timesteps``.
 
     :param base: the task's entry of the baseline hyperparameter file (not modified)
     :param suite_overrides: the suite's ``overrides``
     :param task: the task's settings (its ``overrides`` and ``n_timesteps`` are applied)
     :param variant: a variant of ``variants_meta`` or ``"baseline"``
-    :param variants_meta: the variants file, as :func:`sb3_ddpg_ext.zoo.load_variants` returns it
+    :param variants_meta: the variants file, as :func:`sb3_ddpg_ext.variants.load_variants` returns it
     :param algo: the suite's ``algo`` (``None``: the variant's own, ``ddpg`` for the baseline)
     :return: the cell
     """
-    from sb3_ddpg_ext.zoo import BASELINE, merge_hyperparams
+    from sb3_ddpg_ext.variants import BASELINE, merge_hyperparams
 
     hyperparams = merge_hyperparams(merge_hyperparams(base, suite_overrides), task.overrides)
     own_algo, factor = "ddpg", BASELINE

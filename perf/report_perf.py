@@ -22,7 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from analysis.report import ReportSettings, build_report, timing_table
 from analysis.scores import SCORE_TABLE
 from analysis.synthetic import synthetic_suite
-from sb3_ddpg_ext.zoo import FACTORS
+from sb3_ddpg_ext.variants import FACTORS
 
 
 def main() -> None:
