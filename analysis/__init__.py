@@ -17,9 +17,9 @@ Pipeline (one module per hop; computation apart from rendering)::
 Command line: ``python -m analysis report RUNS_DIR... --out DIR``.
 """
 
-from analysis.align import AlignedRuns, Curves, align_runs, check_lengths, task_grid
-from analysis.load import Inventory, LoadResult, load_curve_arrays, load_runs, load_yaml, load_zoo_run
-from analysis.metrics import (
+from .align import AlignedRuns, Curves, align_runs, check_lengths, task_grid
+from .load import Inventory, LoadResult, load_curve_arrays, load_runs, load_yaml, load_zoo_run
+from .metrics import (
     aggregate_iqm,
     aggregate_mean,
     aggregate_median,
@@ -35,9 +35,9 @@ from analysis.metrics import (
     stratified_bootstrap_ci,
     task_means,
 )
-from analysis.report import build_report, write_report
-from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, normalize
-from analysis.study import Analysis, ReportSettings, analyse
+from .report import build_report, write_report
+from .scores import SCORE_TABLE, TaskScores, lookup_scores, normalize
+from .study import Analysis, ReportSettings, analyse
 
 __all__ = [
     "SCORE_TABLE",

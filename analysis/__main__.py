@@ -40,7 +40,7 @@ def _fraction(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    p = argparse.ArgumentParser(prog=f"python -m {__package__ or 'analysis'}", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("report", help="build report.md / report.html / summary.csv / figures from run folders")
     r.add_argument("runs", nargs="+", help="runner output, zoo log folders or per-seed curve arrays (searched recursively)")
@@ -85,7 +85,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "report":
-        from analysis.report import ReportSettings, build_report
+        from .report import ReportSettings, build_report
 
         if os.path.exists(args.out) and not os.path.isdir(args.out):
             parser.error(f"argument --out: {args.out} exists and is not a folder")
@@ -108,11 +108,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         runs = a.loaded.runs
         print(f"{len(runs)} runs found, {int(runs['included'].astype(bool).sum())} used; report: {args.out}/report.html")
-        from analysis.report import timing_table
+        from .report import timing_table
 
         print(timing_table(a.timings).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
         return 0
-    from analysis.random_scores import measure_random_score
+    from .random_scores import measure_random_score
 
     for env_id in args.envs:
         print(json.dumps(measure_random_score(env_id, args.episodes, args.seed)), flush=True)

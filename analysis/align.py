@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from analysis.load import Inventory
+from .load import Inventory
 
 ALIGNED_COLUMNS = ["task", "variant", "seed", "run", "timesteps", "eval_return_mean"]
 

@@ -26,9 +26,9 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from analysis.load import PathLike
-from analysis.metrics import AGGREGATES
-from analysis.study import Analysis
+from .load import PathLike
+from .metrics import AGGREGATES
+from .study import Analysis
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def analysis_commit() -> str:
 
 def report_command(inputs: Sequence[str], out: PathLike, options: dict[str, object]) -> str:
     """The ``python -m analysis report`` command line that rebuilds a report with these settings."""
-    argv = ["python", "-m", "analysis", "report", *inputs, "--out", str(out)]
+    argv = ["python", "-m", __package__ or "analysis", "report", *inputs, "--out", str(out)]
     for flag, value in options.items():
         if value is None or value is False:
             continue

@@ -17,10 +17,8 @@ file, missing config, unsorted timesteps...) is recorded there as a warning.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -28,6 +26,18 @@ from typing import Any, Optional, Union
 import numpy as np
 import pandas as pd
 import yaml
+
+from sb3_ddpg_ext.run_folder import (
+    COMMAND_FILE,
+    EVALUATIONS_FILE,
+    FINISHED_STATUSES,
+    HYPERPARAMS_FILE,
+    LOGS_DIR,
+    RUN_JSON,
+    load_run_json,
+    parse_run_dir,
+    read_evaluations,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -247,35 +257,6 @@ def _base_meta(run_id: str, path: Path, source: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------
 # Zoo log folders
 # --------------------------------------------------------------------------------------------------------------
-def _read_evaluations(npz_path: Path) -> dict[str, np.ndarray]:
-    """Read an EvalCallback ``evaluations.npz`` (``allow_pickle=False``); raise ValueError on any defect."""
-    try:
-        with np.load(npz_path, allow_pickle=False) as data:
-            arrays = {k: np.asarray(data[k]) for k in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"corrupt or truncated evaluations.npz ({type(exc).__name__}: {exc})") from exc
-    for key in ("timesteps", "results"):
-        if key not in arrays:
-            raise ValueError(f"evaluations.npz lacks key {key!r} (has {sorted(arrays)})")
-    timesteps, results = arrays["timesteps"], arrays["results"]
-    if timesteps.ndim != 1:
-        raise ValueError(f"evaluations.npz 'timesteps' must be 1-D, got shape {timesteps.shape}")
-    if results.ndim == 1:
-        results = results[:, None]
-    if results.ndim != 2 or results.shape[0] != timesteps.shape[0]:
-        raise ValueError(f"evaluations.npz 'results' shape {results.shape} does not match 'timesteps' {timesteps.shape}")
-    if timesteps.shape[0] == 0:
-        raise ValueError("evaluations.npz holds no evaluation")
-    if not np.issubdtype(results.dtype, np.number) or not np.issubdtype(timesteps.dtype, np.number):
-        raise ValueError(f"evaluations.npz has non-numeric arrays ({timesteps.dtype}, {results.dtype})")
-    arrays["results"] = results.astype(float)
-    lengths = arrays.get("ep_lengths")
-    if lengths is not None and (lengths.ndim == 1 or lengths.shape != results.shape):
-        lengths = lengths.reshape(results.shape) if lengths.size == results.size else None
-    arrays["ep_lengths"] = lengths if lengths is not None else np.full(results.shape, np.nan)
-    return arrays
-
-
 def _read_monitor(path: Path) -> dict[str, np.ndarray]:
     """Read an SB3 Monitor file (a ``#{json}`` line, then a ``r,l,t`` header and one row per episode).
 
@@ -427,13 +408,13 @@ def _load_zoo_dir(
         inventory.add(rid, run_dir, "warning", "no monitor file (training episodes unknown)")
     meta["n_episodes"] = len(episodes["timesteps"]) if episodes is not None else 0
 
-    npz_path = run_dir / "evaluations.npz"
+    npz_path = run_dir / EVALUATIONS_FILE
     if not npz_path.exists():
         meta.update(included=False, reason="no evaluations.npz")
         inventory.add(rid, npz_path, "excluded", "no evaluations.npz")
         return _Run(meta, None, episodes)
     try:
-        arrays = _read_evaluations(npz_path)
+        arrays = read_evaluations(npz_path)
     except ValueError as exc:
         meta.update(included=False, reason=str(exc))
         inventory.add(rid, npz_path, "excluded", str(exc))
@@ -495,13 +476,11 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
     rid = str(run_dir)
     meta = _base_meta(rid, run_dir, "runner")
     try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        if not isinstance(info, dict):
-            raise ValueError(f"top level is {type(info).__name__}, not an object")
+        info = load_run_json(run_dir)
     except (OSError, ValueError) as exc:
         reason = f"unreadable run.json: {exc}"
         meta.update(included=False, reason=reason, status="unknown")
-        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        inventory.add(rid, run_dir / RUN_JSON, "excluded", reason)
         _fill_from_path(meta, run_dir)
         return _Run(meta)
     _fill_from_path(meta, run_dir)
@@ -510,14 +489,14 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
     except ValueError as exc:
         reason = f"malformed run.json: {exc}"
         meta.update(included=False, reason=reason, status="unknown")
-        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        inventory.add(rid, run_dir / RUN_JSON, "excluded", reason)
         return _Run(meta)
     meta["command"] = _read_command(run_dir)
     status = str(meta.get("status") or "unknown")
     meta["status"] = status
 
     zoo_dirs = []
-    for dp, dns, fns in os.walk(run_dir / "logs"):
+    for dp, dns, fns in os.walk(run_dir / LOGS_DIR):
         dns.sort()
         if _is_zoo_dir(Path(dp), dns, fns):
             zoo_dirs.append(Path(dp))
@@ -540,7 +519,7 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
         meta["algo"] = zmeta.get("algo")
     if meta.get("n_timesteps") is None:
         meta["n_timesteps"] = zmeta.get("n_timesteps")
-    hp = run_dir / "hyperparams.yml"
+    hp = run_dir / HYPERPARAMS_FILE
     if not meta["config"] and hp.exists():
         try:
             doc = load_yaml(hp)
@@ -551,15 +530,15 @@ def _load_runner_run(run_dir: Path, inventory: Inventory) -> _Run:
             inventory.add(rid, hp, "warning", str(exc))
     if not zmeta["included"]:
         meta.update(included=False, reason=zmeta["reason"])
-    elif status in ("failed", "running", "unknown") or status not in ("done", "diverged"):
+    elif status not in FINISHED_STATUSES:
         reason = f"run status {status!r}" + (": incomplete" if status == "running" else "")
         meta.update(included=False, reason=reason)
-        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        inventory.add(rid, run_dir / RUN_JSON, "excluded", reason)
         evals = None
     elif status == "diverged":
         reason = "diverged (losses/Q-values became NaN/inf): stopped early, excluded from metrics, counted in n_diverged"
         meta.update(included=False, reason=reason)
-        inventory.add(rid, run_dir / "run.json", "excluded", reason)
+        inventory.add(rid, run_dir / RUN_JSON, "excluded", reason)
         evals = None
     meta["env_id"] = meta["env_id"] or meta["task"]
     return _Run(meta, evals, episodes)
@@ -612,7 +591,7 @@ def _run_json_fields(info: dict[str, Any], meta: dict[str, Any]) -> None:
 
 def _read_command(run_dir: Path) -> Optional[str]:
     """The runner's ``command.txt`` (one command line), or None."""
-    p = run_dir / "command.txt"
+    p = run_dir / COMMAND_FILE
     try:
         text = p.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
@@ -622,11 +601,9 @@ def _read_command(run_dir: Path) -> Optional[str]:
 
 def _fill_from_path(meta: dict[str, Any], run_dir: Path) -> None:
     """Default task / variant / seed from ``<task>/<variant>/seed_<s>``."""
-    m = re.match(r"^seed_(-?\d+)$", run_dir.name)
-    if m:
-        meta["seed"] = int(m.group(1))
-        meta["variant"] = run_dir.parent.name
-        meta["task"] = run_dir.parent.parent.name
+    parts = parse_run_dir(run_dir)
+    if parts is not None:
+        meta["task"], meta["variant"], meta["seed"] = parts
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -732,7 +709,7 @@ def _load_curve_file(path: Path, step: int, start: int, variant: Optional[str], 
 # Discovery
 # --------------------------------------------------------------------------------------------------------------
 def _is_zoo_dir(dirpath: Path, dirnames: list[str], filenames: list[str]) -> bool:
-    if "evaluations.npz" in filenames or any(f.endswith("monitor.csv") for f in filenames):
+    if EVALUATIONS_FILE in filenames or any(f.endswith("monitor.csv") for f in filenames):
         return True
     if _ZOO_DIR_RE.match(dirpath.name):
         return any((dirpath / d / "config.yml").exists() or (dirpath / d / "args.yml").exists() for d in dirnames)
@@ -796,9 +773,9 @@ def is_report_dir(filenames: list[str]) -> bool:
 def _discover(root: Path) -> list[tuple[str, Path]]:
     """Candidate runs under ``root``: ``("runner" | "zoo" | "curve", path)`` in a stable (sorted) order."""
     if root.is_file():
-        if root.name == "run.json":
+        if root.name == RUN_JSON:
             return [("runner", root.parent)]
-        if root.name == "evaluations.npz":
+        if root.name == EVALUATIONS_FILE:
             return [("zoo", root.parent)]
         return [("curve", root)]
     out: list[tuple[str, Path]] = []
@@ -808,7 +785,7 @@ def _discover(root: Path) -> list[tuple[str, Path]]:
         if dirpath != root and is_report_dir(filenames):
             dirnames[:] = []  # a report written inside its inputs (results/<suite>/report): its zoo/ export is no run
             continue
-        if "run.json" in filenames:
+        if RUN_JSON in filenames:
             out.append(("runner", dirpath))
             dirnames[:] = []
         elif _is_zoo_dir(dirpath, dirnames, filenames):

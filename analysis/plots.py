@@ -18,8 +18,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from analysis.metrics import AGGREGATES
-from analysis.study import Analysis, smooth_values
+from .metrics import AGGREGATES
+from .study import Analysis, smooth_values
 
 _LINESTYLES = ["-", "--", ":", "-."]
 _PALETTE_SIZE = 10

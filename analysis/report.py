@@ -18,10 +18,10 @@ from typing import Any, Optional, Union
 import numpy as np
 import pandas as pd
 
-from analysis import export, plots
-from analysis.export import aggregates_table, final_scores_table, latex_tables, poi_table
-from analysis.load import LoadResult, PathLike
-from analysis.study import (
+from . import export, plots
+from .export import aggregates_table, final_scores_table, latex_tables, poi_table
+from .load import LoadResult, PathLike
+from .study import (
     AGGREGATE_COLUMNS,
     INVENTORY_COLUMNS,
     MIN_RUNS,

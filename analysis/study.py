@@ -18,9 +18,9 @@ from typing import Optional, Union
 import numpy as np
 import pandas as pd
 
-from analysis.align import AlignedRuns, align_runs, check_lengths
-from analysis.load import LoadResult, PathLike, load_runs
-from analysis.metrics import (
+from .align import AlignedRuns, align_runs, check_lengths
+from .load import LoadResult, PathLike, load_runs
+from .metrics import (
     AGGREGATES,
     aggregate_iqm,
     all_aggregates,
@@ -33,7 +33,7 @@ from analysis.metrics import (
     run_score_distribution,
     stratified_bootstrap_ci,
 )
-from analysis.scores import SCORE_TABLE, TaskScores, lookup_scores, normalize, score_table_frame
+from .scores import SCORE_TABLE, TaskScores, lookup_scores, normalize, score_table_frame
 
 SUMMARY_COLUMNS = [
     "task",

@@ -2,8 +2,9 @@
 
 The files are written the way the real tools write them (``numpy.savez`` like SB3's ``EvalCallback``, a
 ``Monitor`` CSV with its JSON header line, zoo ``config.yml`` / ``args.yml`` with the OrderedDict python tag,
-``run.json`` with the runner's keys), only the numbers are drawn from a seeded generator: saturating learning
-curves ``level * (1 - exp(-t / tau)) + noise`` whose level depends on the variant.
+``run.json`` with the runner's keys and types, the layout of :mod:`sb3_ddpg_ext.run_folder`), only the numbers are
+drawn from a seeded generator: saturating learning curves ``level * (1 - exp(-t / tau)) + noise`` whose level
+depends on the variant.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from analysis.load import PathLike
+from sb3_ddpg_ext import run_folder
+
+from .load import PathLike
+
+#: ``started`` of every synthetic run: 2026-01-01T00:00:00Z as Unix time (the runner writes ``time.time()``).
+SYNTHETIC_START = 1767225600.0
 
 _ORDERED = "!!python/object/apply:collections.OrderedDict\n"
 
@@ -48,7 +54,7 @@ def write_zoo_log(
     run_dir = Path(log_dir) / algo / f"{env_id}_1"
     (run_dir / env_id).mkdir(parents=True, exist_ok=True)
     np.savez(
-        run_dir / "evaluations.npz",
+        run_dir / run_folder.EVALUATIONS_FILE,
         timesteps=np.asarray(timesteps, dtype=np.int64),
         results=np.asarray(results, dtype=float),
         ep_lengths=np.full(np.shape(results), episode_length, dtype=np.int64),
@@ -84,9 +90,9 @@ def write_runner_run(
 
     :return: the run folder.
     """
-    run_dir = Path(out) / suite / task / variant / f"seed_{seed}"
+    run_dir = run_folder.run_dir(out, suite, task, variant, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_zoo_log(run_dir / "logs", algo, task, timesteps, results, episode_returns, seed=seed)
+    write_zoo_log(run_dir / run_folder.LOGS_DIR, algo, task, timesteps, results, episode_returns, seed=seed)
     info = {
         "suite": suite,
         "task": task,
@@ -95,21 +101,23 @@ def write_runner_run(
         "seed": seed,
         "algo": algo,
         "status": status,
-        "started": "2026-01-01T00:00:00Z",
-        "finished": "2026-01-01T00:10:00Z",
+        "started": SYNTHETIC_START,
+        "finished": SYNTHETIC_START + 600.0,
         "wall_time_s": 600.0,
         "env_steps_per_s": float(timesteps[-1]) / 600.0,
         "n_timesteps": int(timesteps[-1]),
         "versions": {"python": "3.11", "stable_baselines3": "2.9.0", "torch": "2.13.0"},
         "git_commit": "0" * 40,
         "host": "synthetic",
-        "error_tail": "" if status == "done" else "RuntimeError: synthetic failure",
+        "error_tail": None if status == "done" else "RuntimeError: synthetic failure",
     }
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-    (run_dir / "command.txt").write_text(f"python -m sb3_ddpg_ext.train --algo {algo} --env {task} --seed {seed}\n")
-    (run_dir / "hyperparams.yml").write_text(f"{task}:\n  n_timesteps: {int(timesteps[-1])}\n", encoding="utf-8")
-    (run_dir / "stdout.txt").write_text("")
-    (run_dir / "stderr.txt").write_text("")
+    run_folder.write_json_atomic(run_dir / run_folder.RUN_JSON, info)
+    command = f"python -m sb3_ddpg_ext.train --algo {algo} --env {task} --seed {seed}\n"
+    (run_dir / run_folder.COMMAND_FILE).write_text(command, encoding="utf-8")
+    hyperparams = f"{task}:\n  n_timesteps: {int(timesteps[-1])}\n"
+    (run_dir / run_folder.HYPERPARAMS_FILE).write_text(hyperparams, encoding="utf-8")
+    (run_dir / run_folder.STDOUT_FILE).write_text("")
+    (run_dir / run_folder.STDERR_FILE).write_text("")
     return run_dir
 
 

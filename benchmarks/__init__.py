@@ -8,9 +8,9 @@
 - the backends ``local``, ``ray``, ``slurm`` (:mod:`benchmarks.backends`).
 """
 
-from benchmarks.grid import format_summary, run_suite, summarize
-from benchmarks.runner import execute_run, run_status
-from benchmarks.suite import RunSpec, Suite, expand_grid, list_suites, load_suite
+from .grid import format_summary, run_suite, summarize
+from .runner import execute_run, run_status
+from .suite import RunSpec, Suite, expand_grid, list_suites, load_suite
 
 __all__ = [
     "RunSpec",

@@ -18,16 +18,16 @@ import signal
 import sys
 from typing import Optional
 
-from benchmarks.backends import BACKENDS, default_jobs
-from benchmarks.grid import exit_status, format_summary, run_suite, summarize
-from benchmarks.suite import describe_suite, expand_grid, list_suites, load_suite
+from .backends import BACKENDS, default_jobs
+from .grid import exit_status, format_summary, run_suite, summarize
+from .suite import describe_suite, expand_grid, list_suites, load_suite
 
 #: Exit status for an invalid suite or option value (an unwritable ``--out`` included).
 USAGE_ERROR = 101
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__ or 'benchmarks'}", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run (or resume) a suite")

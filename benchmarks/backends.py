@@ -15,8 +15,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from benchmarks.runner import execute_run, kill_live_children, release_lock, try_lock, write_json_atomic
-from benchmarks.suite import REPO_ROOT, RunSpec
+from sb3_ddpg_ext.run_folder import RUN_JSON, write_json_atomic
+
+from .runner import execute_run, kill_live_children, release_lock, try_lock
+from .suite import SOURCE_ROOT, RunSpec
 
 __all__ = ["BACKENDS", "available_cores", "default_jobs", "run_local", "run_ray", "run_slurm"]
 
@@ -59,19 +61,22 @@ def _crash_info(spec: RunSpec, out: Path, error: str) -> dict[str, Any]:
                 info["error_tail"] += "\n(run.json not written: the run's lock is held by another process)"
                 return info
             try:
-                write_json_atomic(run_dir / "run.json", info)
+                write_json_atomic(run_dir / RUN_JSON, info)
             finally:
                 release_lock(lock)
     except OSError as e:
-        info["error_tail"] += f"\n(could not record the failure in {run_dir / 'run.json'}: {e})"
+        info["error_tail"] += f"\n(could not record the failure in {run_dir / RUN_JSON}: {e})"
     return info
 
 
 def _ensure_importable() -> None:
-    """Let worker processes (Ray workers, submitit jobs) import ``benchmarks`` from the repository root."""
+    """Let worker processes (Ray workers, submitit jobs) import ``benchmarks`` from the repository root (a source
+    checkout; an installed wheel's ``sb3_ddpg_ext.benchmarks`` is importable anywhere)."""
+    if SOURCE_ROOT is None:
+        return
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if str(REPO_ROOT) not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), *paths) if p)
+    if str(SOURCE_ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), *paths) if p)
 
 
 # ---------------------------------------------------------------------------------------------- local

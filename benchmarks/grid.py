@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, TextIO, Union
 
-from benchmarks.backends import default_jobs, run_backend
-from benchmarks.runner import is_finished, prepare_run, read_run_json, run_status
-from benchmarks.suite import RunSpec, Suite, expand_grid, load_suite
+from sb3_ddpg_ext.run_folder import FAILED_STATUSES, read_run_json
+
+from .backends import default_jobs, run_backend
+from .runner import is_finished, prepare_run, run_status
+from .suite import RunSpec, Suite, expand_grid, load_suite
 
 __all__ = ["MAX_EXIT_STATUS", "GridSummary", "check_out_dir", "format_summary", "run_suite", "summarize"]
 
 #: Exit status cap (the exit status of ``run`` / ``status`` is the number of failed runs, capped).
 MAX_EXIT_STATUS = 100
-#: Statuses counted as failed runs in the exit status.
-FAILED_STATUSES = ("failed", "diverged", "corrupt")
 
 
 @dataclass

@@ -21,10 +21,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
 
+from sb3_ddpg_ext.run_folder import STDERR_FILE, STDOUT_FILE, write_text_atomic
+
 __all__ = ["DROPPED_MARKER", "OUTPUT_FILES", "TEXT_SUFFIXES", "absolute_paths", "publish_run", "tail_file"]
 
 #: Output files of a run that are cut to their tail.
-OUTPUT_FILES = ("stdout.txt", "stderr.txt")
+OUTPUT_FILES = (STDOUT_FILE, STDERR_FILE)
 #: Start of the first line of a cut file.
 DROPPED_MARKER = "[benchmarks.publish: "
 #: Suffixes of the text files :func:`absolute_paths` reads.
@@ -54,12 +56,7 @@ def tail_file(path: Union[str, os.PathLike], max_lines: int) -> bool:
     header = f"{DROPPED_MARKER}{len(dropped)} earlier lines ({dropped_bytes} bytes) dropped; the last {max_lines} follow]\n"
     if lines and lines[0].startswith(DROPPED_MARKER):
         header = lines[0]  # cut again: keep the first count (what the run wrote is already gone)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(header + "".join(kept))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, header + "".join(kept))
     return True
 
 
@@ -71,7 +68,7 @@ def publish_run(run_dir: Union[str, os.PathLike], max_lines: int = 200) -> list[
     :param max_lines: Lines kept per output file.
     :return: The files that were changed (none if the run is not finished).
     """
-    from benchmarks.runner import run_status
+    from .runner import run_status
 
     run_dir = Path(run_dir)
     if run_status(run_dir) not in ("done", "diverged", "failed"):

@@ -1,18 +1,10 @@
 """Execute benchmark runs: one zoo subprocess per run, in its own folder, with an atomically written ``run.json``.
 
-Run folder ``<out>/<suite>/<task>/<variant>/seed_<s>/``:
-
-- ``hyperparams.yml``: the merged zoo YAML ``{task: hyperparams}`` (divergence guard appended to ``callback``);
-- ``command.txt``: the exact command, copy-paste reproducible from the repository root;
-- ``run.json``: suite, task, variant, factor, seed, algo, status (``running`` / ``done`` / ``failed`` /
-  ``diverged``), started, finished, wall_time_s, env_steps_per_s, n_timesteps, versions, git_commit, host,
-  error_tail, attempt, ...;
-- ``stdout.txt``, ``stderr.txt``: the subprocess' output;
-- ``logs/``: the zoo log folder (``logs/<algo>/<task>_1/evaluations.npz`` ...);
-- ``diverged.json``: written by the divergence guard when the run diverged;
-- ``.lock``: the run folder's lock (``fcntl.flock``), held by the process executing the run for the whole execution:
-  a run whose lock is held elsewhere is skipped as "running elsewhere" (the OS releases the lock of a dead process);
-- ``attempts/<n>/``: the files of earlier attempts of a redone run, moved aside (never deleted).
+The run folder ``<out>/<suite>/<task>/<variant>/seed_<s>/`` (its files, statuses, the ``run.json`` and
+``evaluations.npz`` readers) is defined in :mod:`sb3_ddpg_ext.run_folder`. Here: ``.lock`` (``fcntl.flock``) is held
+by the process executing the run for the whole execution: a run whose lock is held elsewhere is skipped as "running
+elsewhere" (the OS releases the lock of a dead process); ``attempts/<n>/`` receives the files of earlier attempts of
+a redone run (never deleted).
 
 Paths in the command, in ``hyperparams.yml`` (the divergence marker) and in ``run.json`` are relative to the
 repository root when the run folder lies inside it (compared lexically, so a ``results`` symlink inside the
@@ -47,7 +39,27 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from benchmarks.suite import DIVERGENCE_CALLBACK, REPO_ROOT, RunSpec
+from sb3_ddpg_ext.run_folder import (
+    ATTEMPT_FILES,
+    ATTEMPTS_DIR,
+    COMMAND_FILE,
+    DIVERGED_FILE,
+    FINISHED_STATUSES,
+    HYPERPARAMS_FILE,
+    LOCK_FILE,
+    LOGS_DIR,
+    RUN_JSON,
+    STATUSES,
+    STDERR_FILE,
+    STDOUT_FILE,
+    find_evaluations,
+    last_evaluation_step,
+    read_run_json,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+from .suite import DIVERGENCE_CALLBACK, SOURCE_ROOT, RunSpec, work_root
 
 __all__ = [
     "FINISHED_STATUSES",
@@ -69,11 +81,6 @@ __all__ = [
     "write_run_files",
 ]
 
-#: Every status a run can have (``pending``: no run.json yet, ``stale``: ``running`` but its process is gone,
-#: ``corrupt``: run.json exists but cannot be read).
-STATUSES = ("pending", "running", "stale", "done", "diverged", "failed", "corrupt")
-#: Statuses that a resumed grid does not redo.
-FINISHED_STATUSES = ("done", "diverged")
 #: Number of stderr lines kept in ``run.json`` for a failed run.
 ERROR_TAIL_LINES = 30
 #: Packages whose versions are recorded in ``run.json``.
@@ -91,45 +98,15 @@ VERSION_PACKAGES = (
 )
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-#: Lock file of a run folder.
-LOCK_FILE = ".lock"
-#: Folder of a run folder where earlier attempts are moved.
-ATTEMPTS_DIR = "attempts"
-#: Files of one attempt (moved to ``attempts/<n>/`` when the run is redone).
-ATTEMPT_FILES = ("run.json", "hyperparams.yml", "command.txt", "stdout.txt", "stderr.txt", "diverged.json", "logs")
 #: Files that only an attempt that started writes (a dry run writes ``hyperparams.yml`` and ``command.txt`` only).
-_STARTED_FILES = ("run.json", "stdout.txt", "stderr.txt", "diverged.json", "logs")
+_STARTED_FILES = (RUN_JSON, STDOUT_FILE, STDERR_FILE, DIVERGED_FILE, LOGS_DIR)
 
 # Live child processes of this process (so an interrupted runner can kill them).
 _LIVE_CHILDREN: dict[int, subprocess.Popen] = {}
 _LIVE_LOCK = threading.Lock()
 
 
-# ------------------------------------------------------------------------------------------------ files
-def write_json_atomic(path: Union[str, os.PathLike], payload: dict[str, Any]) -> None:
-    """
-    Write JSON to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``).
-
-    On failure the temporary file is removed and the error re-raised (``path`` is unchanged).
-    """
-    text = json.dumps(payload, indent=2, sort_keys=True, default=str)
-    _write_text_atomic(Path(path), text)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
+# ------------------------------------------------------------------------------------------------- lock
 def try_lock(run_dir: Path) -> Optional[int]:
     """
     Take the run folder's lock without waiting (``fcntl.flock`` on ``<run_dir>/.lock``).
@@ -156,20 +133,6 @@ def release_lock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-def read_run_json(run_dir: Union[str, os.PathLike]) -> Optional[dict[str, Any]]:
-    """
-    ``run.json`` of a run folder, or ``None`` if missing or unreadable (the runner writes it atomically, so an
-    unreadable one was damaged afterwards: :func:`run_status` reports it ``corrupt``).
-    """
-    path = Path(run_dir) / "run.json"
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _pid_alive(pid: Optional[int]) -> bool:
@@ -200,13 +163,13 @@ def _pid_runs_in(pid: int, run_dir: Path) -> bool:
             args = f.read().decode(errors="replace").split("\0")
     except OSError:
         return False
-    logs = command_path(run_dir) / "logs"
+    logs = command_path(run_dir) / LOGS_DIR
     if str(logs) not in args:
         return False
     if logs.is_absolute():
         return True
     try:
-        return os.path.realpath(f"/proc/{pid}/cwd") == os.path.realpath(REPO_ROOT)
+        return os.path.realpath(f"/proc/{pid}/cwd") == os.path.realpath(work_root())
     except OSError:
         return False
 
@@ -220,7 +183,7 @@ def run_status(run_dir: Union[str, os.PathLike]) -> str:
     """
     info = read_run_json(run_dir)
     if info is None:
-        return "corrupt" if os.path.lexists(Path(run_dir) / "run.json") else "pending"
+        return "corrupt" if os.path.lexists(Path(run_dir) / RUN_JSON) else "pending"
     status = str(info.get("status", "pending"))
     same_host = info.get("host") == socket.gethostname()
     if status == "running" and same_host and not (_pid_alive(info.get("worker_pid")) or _pid_alive(info.get("child_pid"))):
@@ -251,14 +214,19 @@ def package_versions() -> dict[str, Optional[str]]:
 
 @functools.lru_cache(maxsize=1)
 def git_info() -> dict[str, Any]:
-    """``{"git_commit": sha or None, "git_dirty": bool or None}`` of the repository holding this package."""
+    """
+    ``{"git_commit": sha or None, "git_dirty": bool or None}`` of the repository holding this package (both ``None``
+    when it is installed from a wheel: then the recorded ``versions`` identify the code).
+    """
+    if SOURCE_ROOT is None:
+        return {"git_commit": None, "git_dirty": None}
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=True
+            ["git", "rev-parse", "HEAD"], cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=30, check=True
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
+            cwd=SOURCE_ROOT,
             capture_output=True,
             text=True,
             timeout=30,
@@ -272,7 +240,8 @@ def git_info() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- command
 def command_path(path: Union[str, os.PathLike]) -> Path:
     """
-    ``path`` as written in commands and run files: relative to :data:`REPO_ROOT` if it lies inside, else absolute.
+    ``path`` as written in commands and run files: relative to the working root (:func:`work_root`: the repository
+    root in a source checkout) if it lies inside, else absolute.
 
     Compared lexically (:func:`os.path.abspath` and :func:`os.path.normpath`, no symlink resolution), so a path
     through a symlink inside the repository (e.g. ``results`` pointing into another checkout) stays relative.
@@ -281,7 +250,7 @@ def command_path(path: Union[str, os.PathLike]) -> Path:
     :return: the repository-relative or absolute path
     """
     absolute = os.path.normpath(os.path.abspath(path))
-    root = os.path.normpath(str(REPO_ROOT))
+    root = os.path.normpath(os.path.abspath(work_root()))
     if absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep):
         return Path(os.path.relpath(absolute, root))
     return Path(absolute)
@@ -318,7 +287,7 @@ def run_hyperparams(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     hyperparams = json.loads(json.dumps(spec.hyperparams))  # deep copy, plain types only
     callbacks = hyperparams.get("callback")
     callbacks = [] if callbacks is None else list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-    marker = command_path(run_dir) / "diverged.json"
+    marker = command_path(run_dir) / DIVERGED_FILE
     callbacks.append({DIVERGENCE_CALLBACK: {"check_freq": spec.divergence_check_freq, "marker_path": str(marker)}})
     hyperparams["callback"] = callbacks
     return hyperparams
@@ -343,13 +312,13 @@ def build_command(spec: RunSpec, run_dir: Path) -> tuple[list[str], dict[str, st
         "--env",
         spec.task,
         "-conf",
-        str(run_dir / "hyperparams.yml"),
+        str(run_dir / HYPERPARAMS_FILE),
         "-n",
         str(spec.n_timesteps),
         "--seed",
         str(spec.seed),
         "-f",
-        str(run_dir / "logs"),
+        str(run_dir / LOGS_DIR),
         "--eval-freq",
         str(spec.eval_freq),
         "--eval-episodes",
@@ -432,31 +401,6 @@ def _tail(path: Path, n_lines: int = ERROR_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-n_lines:])
-
-
-def find_evaluations(run_dir: Path, spec: RunSpec) -> Optional[Path]:
-    """``logs/<algo>/<task>_<id>/evaluations.npz`` of the run (the latest id if several), or ``None``."""
-    candidates = sorted(
-        (run_dir / "logs" / spec.algo).glob(f"{spec.task}_*/evaluations.npz"),
-        key=lambda p: int(p.parent.name.rsplit("_", 1)[1]) if p.parent.name.rsplit("_", 1)[1].isdigit() else -1,
-    )
-    return candidates[-1] if candidates else None
-
-
-def last_evaluation_step(path: Optional[Path]) -> Optional[int]:
-    """The last ``timesteps`` entry of an ``evaluations.npz``, or ``None`` if missing, unreadable or empty."""
-    if path is None:
-        return None
-    try:
-        import numpy as np
-
-        with np.load(path, allow_pickle=False) as data:
-            timesteps = np.asarray(data["timesteps"]).reshape(-1)
-        if timesteps.size == 0:
-            return None
-        return int(timesteps.max())
-    except Exception:  # missing key, truncated/corrupt zip, not an npz, ...
-        return None
 
 
 def evaluation_complete(last_step: Optional[int], n_timesteps: int, eval_freq: int, n_envs: int = 1) -> bool:
@@ -551,9 +495,9 @@ def write_run_files(spec: RunSpec, run_dir: Path) -> tuple[list[str], dict[str, 
     """
     hyperparams = run_hyperparams(spec, run_dir)
     text = yaml.safe_dump({spec.task: hyperparams}, sort_keys=False, default_flow_style=None)
-    _write_text_atomic(run_dir / "hyperparams.yml", text)
+    write_text_atomic(run_dir / HYPERPARAMS_FILE, text)
     argv, env_vars = build_command(spec, run_dir)
-    _write_text_atomic(run_dir / "command.txt", command_line(argv, env_vars) + "\n")
+    write_text_atomic(run_dir / COMMAND_FILE, command_line(argv, env_vars) + "\n")
     return argv, env_vars
 
 
@@ -658,19 +602,20 @@ def _execute_locked(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "command": command_line(argv, env_vars),
         **git_info(),
     }
-    write_json_atomic(run_dir / "run.json", info)
+    write_json_atomic(run_dir / RUN_JSON, info)
 
     env = {**os.environ, **env_vars}
-    # The train module must be importable from the repository root even without `pip install -e`.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    if SOURCE_ROOT is not None:
+        # The train module must be importable from the repository root even without `pip install -e`.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH", "")) if p)
     start = time.monotonic()
     returncode: Optional[int] = None
     error: Optional[str] = None
-    with open(run_dir / "stdout.txt", "wb") as out_f, open(run_dir / "stderr.txt", "wb") as err_f:
+    with open(run_dir / STDOUT_FILE, "wb") as out_f, open(run_dir / STDERR_FILE, "wb") as err_f:
         try:
             proc = subprocess.Popen(
                 argv,  # argv[0] as in command.txt (found on the same PATH): the zoo's own command.txt stays portable
-                cwd=REPO_ROOT,
+                cwd=work_root(),
                 env=env,
                 stdout=out_f,
                 stderr=err_f,
@@ -684,7 +629,7 @@ def _execute_locked(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
             with _LIVE_LOCK:
                 _LIVE_CHILDREN[proc.pid] = proc
             info["child_pid"] = proc.pid
-            write_json_atomic(run_dir / "run.json", info)
+            write_json_atomic(run_dir / RUN_JSON, info)
             try:
                 returncode = proc.wait()
             finally:
@@ -694,8 +639,8 @@ def _execute_locked(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
 
     from sb3_ddpg_ext.callbacks import read_divergence_marker
 
-    marker = read_divergence_marker(run_dir / "diverged.json")
-    evaluations = find_evaluations(run_dir, spec)
+    marker = read_divergence_marker(run_dir / DIVERGED_FILE)
+    evaluations = find_evaluations(run_dir, spec.algo, spec.task)
     last_step = last_evaluation_step(evaluations)
     try:
         n_envs = int(spec.hyperparams.get("n_envs", 1))
@@ -725,5 +670,5 @@ def _execute_locked(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         error_tail=error,
         evaluations=str(evaluations.relative_to(run_dir)) if evaluations is not None else None,
     )
-    write_json_atomic(run_dir / "run.json", info)
+    write_json_atomic(run_dir / RUN_JSON, info)
     return info

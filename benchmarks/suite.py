@@ -30,7 +30,8 @@ that all variants of a study use the same class; without it each variant keeps i
 Runs are ordered seed-major (:func:`expand_grid`): every (task, variant) cell of one seed before any cell of the next
 seed, so the finished runs of a partially executed grid are a balanced design.
 
-Relative paths are resolved against the suite file's folder first, then the repository root.
+Relative paths are resolved against the suite file's folder first, then the working root (:func:`work_root`), then the
+folder holding the shipped ``hyperparams/`` (so the shipped suites' ``hyperparams/ddpg.yml`` works from a wheel too).
 
 Checked when the suite loads (errors name the file and the key): a key given twice in one mapping (plain YAML keeps
 the last value silently), unknown keys, types, an unknown ``algo``, task or variant, and zoo keys in ``overrides``
@@ -50,9 +51,11 @@ from typing import Any, Optional, Union
 
 import yaml
 
+from sb3_ddpg_ext import run_folder
+
 __all__ = [
     "BULLET_PACKAGE",
-    "REPO_ROOT",
+    "SOURCE_ROOT",
     "SUITES_DIR",
     "Cell",
     "DuplicateKeyError",
@@ -66,12 +69,30 @@ __all__ = [
     "load_suite",
     "resolve_cell",
     "resolve_suite_path",
+    "work_root",
 ]
 
-#: Repository root (the folder holding ``benchmarks/`` and ``hyperparams/``).
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Folder of the shipped suite files.
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+#: Folder of the shipped suite files (``benchmarks/suites`` in the repository, package data in a wheel).
+SUITES_DIR = _PACKAGE_DIR / "suites"
+#: The repository root when this package runs from a source checkout (the folder holding ``setup.cfg``,
+#: ``sb3_ddpg_ext/`` and ``benchmarks/``, also under ``pip install -e``); ``None`` when installed from a wheel.
+SOURCE_ROOT: Optional[Path] = (
+    _PACKAGE_DIR.parent
+    if (_PACKAGE_DIR.parent / "setup.cfg").is_file() and (_PACKAGE_DIR.parent / "sb3_ddpg_ext").is_dir()
+    else None
+)
+
+
+def work_root() -> Path:
+    """
+    The working root of runs: train subprocesses run in it and paths in ``command.txt``, ``hyperparams.yml`` and
+    ``run.json`` are relative to it (when the run folder lies inside).
+
+    :return: :data:`SOURCE_ROOT` in a source checkout (so ``command.txt`` re-runs from the repository root), else the
+        current working folder (an installed wheel: commands re-run from the folder the runner was started in)
+    """
+    return SOURCE_ROOT if SOURCE_ROOT is not None else Path.cwd()
 #: Gym package imported for PyBullet tasks (``--gym-packages``).
 BULLET_PACKAGE = "pybullet_envs_gymnasium"
 #: Divergence guard class path used in the zoo ``callback`` hyperparameter.
@@ -248,7 +269,7 @@ class RunSpec:
     @property
     def key(self) -> str:
         """``<suite>/<task>/<variant>/seed_<seed>``, the run folder relative to the output folder."""
-        return f"{self.suite}/{self.task}/{self.variant}/seed_{self.seed}"
+        return "/".join(run_folder.run_dir_parts(self.suite, self.task, self.variant, self.seed))
 
     def identity(self) -> dict[str, Any]:
         """The fields that identify the run in its ``run.json`` (written by the runner and by a failed backend)."""
@@ -268,9 +289,9 @@ class RunSpec:
 
         Made absolute with :func:`os.path.abspath`, not :meth:`pathlib.Path.resolve`: symbolic links are kept, so a
         ``results`` symlink inside the repository stays a path inside the repository (see
-        :func:`benchmarks.runner.command_path`).
+        :func:`benchmarks.runner.command_path`). The layout is :func:`sb3_ddpg_ext.run_folder.run_dir`'s.
         """
-        return Path(os.path.abspath(out)) / self.suite / self.task / self.variant / f"seed_{self.seed}"
+        return run_folder.run_dir(os.path.abspath(out), self.suite, self.task, self.variant, self.seed)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -327,7 +348,10 @@ def resolve_suite_path(suite: Union[str, os.PathLike]) -> Path:
 
 def _resolve_file(value: str, suite_path: Path, key: str) -> Path:
     path = Path(value).expanduser()
-    candidates = [path] if path.is_absolute() else [suite_path.parent / path, REPO_ROOT / path]
+    from sb3_ddpg_ext.variants import HYPERPARAMS_DIR
+
+    roots = [suite_path.parent, work_root(), HYPERPARAMS_DIR.parent]
+    candidates = [path] if path.is_absolute() else list(dict.fromkeys(root / path for root in roots))
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()

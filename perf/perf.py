@@ -123,8 +123,8 @@ def _paired(numerators: list[float], denominators: list[float]) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import gymnasium as gym
+    from sb3_ddpg_ext.benchmarks.runner import git_info, package_versions
 
-    from benchmarks.runner import git_info, package_versions
     from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
 
     env = gym.make(args.env)

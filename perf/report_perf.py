@@ -19,9 +19,10 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from analysis.report import ReportSettings, build_report, timing_table
-from analysis.scores import SCORE_TABLE
-from analysis.synthetic import synthetic_suite
+from sb3_ddpg_ext.analysis.report import ReportSettings, build_report, timing_table
+from sb3_ddpg_ext.analysis.scores import SCORE_TABLE
+from sb3_ddpg_ext.analysis.synthetic import synthetic_suite
+
 from sb3_ddpg_ext.variants import FACTORS
 
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from benchmarks.grid import run_suite
-from benchmarks.suite import expand_grid, load_suite
+from sb3_ddpg_ext.benchmarks.grid import run_suite
+from sb3_ddpg_ext.benchmarks.suite import expand_grid, load_suite
 
 
 def measure(suite_name: str, jobs: int, out: Path, backend: str = "local") -> dict[str, Any]:

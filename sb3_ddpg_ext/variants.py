@@ -33,8 +33,12 @@ __all__ = [
     "resolve_variant",
 ]
 
-#: Folder of the YAML files shipped with the repository (``<repo>/hyperparams``).
-HYPERPARAMS_DIR = Path(__file__).resolve().parents[1] / "hyperparams"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+#: Folder of the shipped zoo YAML files: ``sb3_ddpg_ext/hyperparams`` in an installed wheel (package data), the
+#: repository's top-level ``hyperparams/`` in a source checkout (also under ``pip install -e``).
+HYPERPARAMS_DIR = (
+    _PACKAGE_DIR / "hyperparams" if (_PACKAGE_DIR / "hyperparams").is_dir() else _PACKAGE_DIR.parent / "hyperparams"
+)
 #: Default baseline file and variants file.
 DEFAULT_HYPERPARAMS_FILE = HYPERPARAMS_DIR / "ddpg.yml"
 DEFAULT_VARIANTS_FILE = HYPERPARAMS_DIR / "variants.yml"

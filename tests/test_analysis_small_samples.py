@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from analysis import plots
-from analysis.load import _read_evaluations
 from analysis.report import MIN_RUNS, ReportSettings, analyse
 from analysis.scores import lookup_scores
 from analysis.synthetic import synthetic_suite
+from sb3_ddpg_ext.run_folder import read_evaluations
 
 TASKS = ["Hopper-v5", "HalfCheetah-v5"]
 LEVELS = {"Hopper-v5": (30.0, 3000.0), "HalfCheetah-v5": (-230.0, 9000.0)}
@@ -82,7 +82,7 @@ def test_final_k_clamped_is_said(shared_datasets):
     root = shared_datasets / "rl-trained-agents" / "td3"
     a = analyse(root, ReportSettings(reps=20, final_k=5, figures=False))
     row = a.summary.set_index("task").loc["Pendulum-v1"]
-    ev = _read_evaluations(root / "Pendulum-v1_1" / "evaluations.npz")["results"].mean(axis=1)
+    ev = read_evaluations(root / "Pendulum-v1_1" / "evaluations.npz")["results"].mean(axis=1)
     assert len(ev) == 2 and ev[-1] == pytest.approx(-164, abs=1) and ev.mean() == pytest.approx(-664, abs=1)
     assert row["final_k"] == 2 and row["final_mean"] == pytest.approx(ev.mean())
     note = [n for n in a.notes if "--final-k 5" in n]

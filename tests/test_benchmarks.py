@@ -31,13 +31,13 @@ from benchmarks.runner import (
     decide_status,
     evaluation_complete,
     execute_run,
-    last_evaluation_step,
-    read_run_json,
     run_hyperparams,
     run_status,
-    write_json_atomic,
 )
-from benchmarks.suite import DIVERGENCE_CALLBACK, REPO_ROOT, expand_grid, list_suites, load_suite
+from benchmarks.suite import DIVERGENCE_CALLBACK, SOURCE_ROOT, expand_grid, list_suites, load_suite
+from sb3_ddpg_ext.run_folder import last_evaluation_step, read_run_json, write_json_atomic
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 HYPERPARAMS = REPO_ROOT / "hyperparams" / "ddpg.yml"
 VARIANTS = REPO_ROOT / "hyperparams" / "variants.yml"
@@ -707,7 +707,7 @@ def fake_repo(tmp_path, monkeypatch):
     (repo / "fake_train.py").write_text(FAKE_TRAIN)
     (tmp_path / "elsewhere").mkdir()
     (repo / "results").symlink_to(tmp_path / "elsewhere")
-    monkeypatch.setattr(runner_module, "REPO_ROOT", repo)
+    monkeypatch.setattr(runner_module, "work_root", lambda: repo)
     return repo
 
 
@@ -810,3 +810,10 @@ def test_real_zoo_run_inside_the_repo_records_relative_paths(fake_repo, tmp_path
     assert f"{prefix}/hyperparams.yml" in (zoo_dir / "args.yml").read_text()
     assert f"marker_path: {prefix}/diverged.json" in (zoo_dir / "config.yml").read_text()
     assert (zoo_dir / "command.txt").read_text().startswith("python")
+
+
+def test_source_checkout_is_the_working_root():
+    # From the repository (also under pip install -e) runs execute in the repository root; only a wheel install
+    # (SOURCE_ROOT None, see tests/test_wheel_install.py) runs them in the current folder.
+    assert SOURCE_ROOT == REPO_ROOT
+    assert runner_module.work_root() == REPO_ROOT

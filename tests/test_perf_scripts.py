@@ -1,4 +1,5 @@
-"""The performance scripts live in ``perf/``, outside the installed packages, and the runner does not need them."""
+"""The installed packages: one top-level ``sb3_ddpg_ext`` (runner and analysis beneath it, the performance scripts in
+``perf/`` outside it), and the runner and the analysis import nothing of each other."""
 
 from __future__ import annotations
 
@@ -8,38 +9,53 @@ import sys
 from pathlib import Path
 
 import pytest
-from setuptools import find_packages
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PERF_SCRIPTS = ("perf.py", "param_noise_overhead.py", "report_perf.py", "runner_throughput.py")
 
 
-def _installed_packages() -> list[str]:
+def _setup_cfg_options() -> tuple[list[str], dict[str, str]]:
+    """``packages`` and ``package_dir`` of setup.cfg's ``[options]``."""
     config = configparser.ConfigParser()
     config.read(REPO_ROOT / "setup.cfg")
-    include = config["options.packages.find"]["include"].split()
-    return find_packages(where=str(REPO_ROOT), include=include)
+    packages = config["options"]["packages"].split()
+    package_dir = dict(
+        (part.strip() for part in line.split("=")) for line in config["options"]["package_dir"].strip().splitlines()
+    )
+    return packages, package_dir
 
 
-def test_perf_scripts_are_not_installed():
-    packages = _installed_packages()
-    assert {"sb3_ddpg_ext", "benchmarks", "analysis"} <= set(packages)
-    assert not [p for p in packages if p.split(".")[0] == "perf"]
+def test_one_top_level_package_and_perf_scripts_are_not_installed():
+    packages, package_dir = _setup_cfg_options()
+    assert {p.split(".")[0] for p in packages} == {"sb3_ddpg_ext"}
+    assert package_dir == {
+        "sb3_ddpg_ext.benchmarks": "benchmarks",
+        "sb3_ddpg_ext.analysis": "analysis",
+        "sb3_ddpg_ext.hyperparams": "hyperparams",
+    }
+    assert set(package_dir) <= set(packages) and all((REPO_ROOT / d).is_dir() for d in package_dir.values())
     benchmark_modules = {path.name for path in (REPO_ROOT / "benchmarks").glob("*.py")}
     assert not benchmark_modules & {*PERF_SCRIPTS, "param_noise_check.py", "ln_pendulum_check.py"}
     assert all((REPO_ROOT / "perf" / name).is_file() for name in PERF_SCRIPTS)
 
 
-def test_the_runner_package_does_not_import_analysis():
-    modules = sorted(f"benchmarks.{path.stem}" for path in (REPO_ROOT / "benchmarks").glob("*.py"))
+def _imported_after(package: str, others: tuple[str, ...]) -> list[str]:
+    """The modules among ``others`` (and their submodules) loaded by importing every module of ``package``."""
+    modules = sorted(f"{package}.{path.stem}" for path in (REPO_ROOT / package).glob("*.py"))
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
-        "print(sorted(m for m in sys.modules if m == 'analysis' or m.startswith('analysis.')))\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {others!r}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
-    assert result.stdout.strip() == "[]"
+    return eval(result.stdout)
+
+
+def test_the_runner_and_the_analysis_do_not_import_each_other():
+    assert _imported_after("benchmarks", ("analysis",)) == []
+    # The analysis needs neither the runner nor torch / SB3 (the run folder contract imports neither).
+    assert _imported_after("analysis", ("benchmarks", "torch", "stable_baselines3")) == []
 
 
 @pytest.mark.parametrize("script", PERF_SCRIPTS)

@@ -27,16 +27,12 @@ import benchmarks.backends as backends
 import benchmarks.runner as runner_module
 from benchmarks.__main__ import USAGE_ERROR, main
 from benchmarks.grid import exit_status, format_summary, run_suite, summarize
-from benchmarks.runner import (
-    STATUSES,
-    execute_run,
-    read_run_json,
-    release_lock,
-    run_status,
-    try_lock,
-    write_json_atomic,
-)
-from benchmarks.suite import REPO_ROOT, expand_grid, load_suite
+from benchmarks.runner import execute_run, release_lock, run_status, try_lock
+from benchmarks.suite import expand_grid, load_suite
+from sb3_ddpg_ext import run_folder
+from sb3_ddpg_ext.run_folder import STATUSES, read_run_json, write_json_atomic
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -59,7 +55,7 @@ def repo_root(tmp_path, monkeypatch):
     (repo / "fake_train.py").write_text(FAKE_TRAIN)
     (tmp_path / "elsewhere").mkdir()
     (repo / "results").symlink_to(tmp_path / "elsewhere")
-    monkeypatch.setattr(runner_module, "REPO_ROOT", repo)
+    monkeypatch.setattr(runner_module, "work_root", lambda: repo)
     return repo
 
 
@@ -255,7 +251,7 @@ def test_write_json_atomic_failure_leaves_no_temp_file(tmp_path, monkeypatch):
     def no_space(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runner_module.os, "fsync", no_space)
+    monkeypatch.setattr(run_folder.os, "fsync", no_space)
     with pytest.raises(OSError, match="No space"):
         write_json_atomic(path, {"status": "failed"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
