@@ -193,15 +193,9 @@ class LoadResult:
 
 
 _Cols = dict[str, Any]  # per-row columns of one run (numpy arrays / lists of equal length)
-_EVAL_ROW_COLUMNS = [
-    "timesteps",
-    "eval_return_mean",
-    "eval_return_std",
-    "eval_n_episodes",
-    "eval_ep_length_mean",
-    "eval_returns",
-]
-_EPISODE_ROW_COLUMNS = ["episode", "timesteps", "episode_return", "episode_length", "time"]
+#: The per-evaluation columns of :data:`EVAL_COLUMNS` (the ones before ``timesteps`` are per run, from ``meta``).
+_EVAL_ROW_COLUMNS = EVAL_COLUMNS[EVAL_COLUMNS.index("timesteps") :]
+_EPISODE_ROW_COLUMNS = EPISODE_COLUMNS[EPISODE_COLUMNS.index("episode") :]
 _EVAL_META = {
     "task": "task",
     "variant": "variant",

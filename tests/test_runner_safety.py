@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import yaml
 from test_benchmarks import FAKE_TRAIN, write_suite
+from test_benchmarks import fake_repo as fake_repo  # the fixture, shared
 
 import benchmarks.backends as backends
-import benchmarks.runner as runner_module
 from benchmarks.__main__ import USAGE_ERROR, main
 from benchmarks.grid import exit_status, format_summary, run_suite, summarize
 from benchmarks.runner import execute_run, release_lock, run_status, try_lock
@@ -47,18 +47,6 @@ def fake_train(tmp_path, monkeypatch):
     return log
 
 
-@pytest.fixture
-def repo_root(tmp_path, monkeypatch):
-    """A repository root holding ``fake_train``, with ``results`` -> a folder outside it (as in the study)."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "fake_train.py").write_text(FAKE_TRAIN)
-    (tmp_path / "elsewhere").mkdir()
-    (repo / "results").symlink_to(tmp_path / "elsewhere")
-    monkeypatch.setattr(runner_module, "work_root", lambda: repo)
-    return repo
-
-
 def _trainings(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
@@ -79,8 +67,9 @@ def test_two_runners_racing_for_one_run_train_it_once(tmp_path, fake_train, monk
         subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
     try:
-        # The loser ends while the winner's training waits for `release`.
-        deadline = time.monotonic() + 120
+        # The loser ends while the winner's training waits for `release`. The deadline only catches a hang: a runner
+        # starts in ~5 s on an idle machine but took over 120 s with both cores busy (a study running beside it).
+        deadline = time.monotonic() + 600
         while all(r.poll() is None for r in runners):
             assert time.monotonic() < deadline, "no runner skipped the run"
             time.sleep(0.1)
@@ -349,10 +338,10 @@ def test_override_keys_valid_for_the_runs_algo_load(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- C5: dry run
-def test_dry_run_commands_run_as_printed(repo_root, tmp_path, monkeypatch, capsys):
+def test_dry_run_commands_run_as_printed(fake_repo, tmp_path, monkeypatch, capsys):
     suite_file = write_suite(tmp_path / "dry.yml", train_module="fake_train", seeds=2)
     specs = expand_grid(load_suite(suite_file))
-    monkeypatch.chdir(repo_root)
+    monkeypatch.chdir(fake_repo)
     locked_dir = specs[1].run_dir("results")
     locked_dir.mkdir(parents=True)
     lock = try_lock(locked_dir)
@@ -369,7 +358,7 @@ def test_dry_run_commands_run_as_printed(repo_root, tmp_path, monkeypatch, capsy
     assert not (run_dir / "run.json").exists() and run_status(run_dir) == "pending"
     assert not (locked_dir / "hyperparams.yml").exists()  # a locked run's files are not touched
     # The printed command runs as printed from the repository root.
-    subprocess.run(commands[0], shell=True, cwd=repo_root, check=True, capture_output=True)
+    subprocess.run(commands[0], shell=True, cwd=fake_repo, check=True, capture_output=True)
     assert (run_dir / "logs/ddpg/Pendulum-v1_1/evaluations.npz").is_file()
     assert "-conf results/dry/Pendulum-v1/baseline/seed_0/hyperparams.yml" in commands[0]
     assert shlex.split(commands[0])[3:6] == ["python", "-m", "fake_train"]
