@@ -18,30 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.runner import find_evaluations, read_run_json
-from benchmarks.suite import RunSpec
+from sb3_ddpg_ext.run_folder import find_evaluations, read_run_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The committed run re-run by the test (the cheapest task of the study, its baseline at seed 0).
 RUN = Path("results") / "study_v1" / "Pendulum-v1" / "baseline" / "seed_0"
 
 
-def _spec_of(info: dict) -> RunSpec:
-    return RunSpec(
-        suite=info["suite"],
-        task=info["task"],
-        variant=info["variant"],
-        factor=info["factor"],
-        seed=info["seed"],
-        algo=info["algo"],
-        hyperparams={},
-        n_timesteps=info["n_timesteps"],
-        eval_freq=info["eval_freq"],
-        eval_episodes=info["eval_episodes"],
-    )
-
-
-@pytest.mark.slow
 def test_committed_pendulum_run_reproduces_bit_for_bit(tmp_path):
     run_dir = REPO_ROOT / RUN
     info = read_run_json(run_dir)
@@ -49,7 +32,7 @@ def test_committed_pendulum_run_reproduces_bit_for_bit(tmp_path):
     assert info["status"] == "done", f"{RUN}: status {info['status']!r}"
     commit = info["git_commit"]
     assert commit and not info["git_dirty"], f"{RUN}: run.json records no clean commit: {commit!r}"
-    committed = find_evaluations(run_dir, _spec_of(info))
+    committed = find_evaluations(run_dir, info["algo"], info["task"])
     assert committed is not None, f"{RUN}: no evaluations.npz"
 
     # The code of the run's commit, with the run's hyperparams.yml at the same relative path.
@@ -70,7 +53,7 @@ def test_committed_pendulum_run_reproduces_bit_for_bit(tmp_path):
     proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
-    rerun = find_evaluations(tmp_path / RUN, _spec_of(info))
+    rerun = find_evaluations(tmp_path / RUN, info["algo"], info["task"])
     assert rerun is not None, f"the re-run wrote no evaluations.npz: {proc.stderr[-2000:]}"
     with np.load(committed) as a, np.load(rerun) as b:
         assert sorted(a.files) == sorted(b.files)
