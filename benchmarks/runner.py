@@ -44,7 +44,6 @@ from sb3_ddpg_ext.run_folder import (
     ATTEMPTS_DIR,
     COMMAND_FILE,
     DIVERGED_FILE,
-    FINISHED_STATUSES,
     HYPERPARAMS_FILE,
     LOCK_FILE,
     LOGS_DIR,
@@ -62,22 +61,17 @@ from sb3_ddpg_ext.run_folder import (
 from .suite import DIVERGENCE_CALLBACK, SOURCE_ROOT, RunSpec, work_root
 
 __all__ = [
-    "FINISHED_STATUSES",
-    "STATUSES",
     "build_command",
     "command_path",
     "decide_status",
     "evaluation_complete",
     "execute_run",
     "is_finished",
-    "last_evaluation_step",
     "prepare_run",
-    "read_run_json",
     "release_lock",
     "run_status",
     "set_aside_attempt",
     "try_lock",
-    "write_json_atomic",
     "write_run_files",
 ]
 

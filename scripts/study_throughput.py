@@ -19,8 +19,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.runner import read_run_json, run_status  # noqa: E402
+from benchmarks.runner import run_status  # noqa: E402
 from benchmarks.suite import expand_grid, load_suite  # noqa: E402
+from sb3_ddpg_ext.run_folder import read_run_json  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
