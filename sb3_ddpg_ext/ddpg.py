@@ -12,7 +12,9 @@ A drop-in subclass of :class:`stable_baselines3.DDPG`: same constructor argument
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any, Callable, ClassVar, Optional, TypeVar, Union
 
 import numpy as np
@@ -23,7 +25,8 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, RolloutReturn, Schedule, TrainFreq
+from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, TD3Policy
 from stable_baselines3.td3.td3 import TD3
 from torch import nn
@@ -32,12 +35,12 @@ from torch.nn import functional as F
 from sb3_ddpg_ext.acting import actor_actions
 from sb3_ddpg_ext.fast import (
     ManualNetworks,
+    ModuleHooks,
     TorchReplaySampler,
     foreach_polyak,
     frozen,
     fused_adam,
     fused_adam_step,
-    hooked_module,
     lerp_polyak,
     manual_networks,
     own_parameters,
@@ -62,6 +65,19 @@ UPDATE_MODES = ("fast", "exact", "sb3")
 def _flat_features(observations: th.Tensor) -> th.Tensor:
     """The features of a ``FlattenExtractor`` on a float ``Box``: the flattened observations as float32."""
     return observations.reshape(observations.shape[0], -1).float()
+
+
+def _mean(values: list[float]) -> Any:
+    """``np.mean(values)`` (what SB3 logs), without its ~4 us of overhead for the usual single value."""
+    return np.float64(values[0]) if len(values) == 1 else np.mean(values)
+
+
+def _adam_step(optimizer: th.optim.Optimizer) -> None:
+    """The optimizer's step with the fused Adam kernel (:func:`~sb3_ddpg_ext.fast.fused_adam_step`), else its own
+    ``step()`` (fused where :func:`~sb3_ddpg_ext.fast.fused_adam` can: e.g. the first step, which creates the state)."""
+    if not fused_adam_step(optimizer):
+        with fused_adam([optimizer]):
+            optimizer.step()
 
 
 class DDPG(SB3DDPG):
@@ -289,7 +305,8 @@ class DDPG(SB3DDPG):
         self._sampler: Optional[TorchReplaySampler] = None
         self._manual_key: Optional[tuple[int, ...]] = None
         self._manual: Union[ManualNetworks, str] = "not set up"
-        self._policy_modules: list[tuple[str, nn.Module]] = []
+        self._policy_hooks: Optional[ModuleHooks] = None
+        self._eval_switch_modules: Optional[list[nn.Module]] = None
 
     def _manual_update_networks(self) -> Union[ManualNetworks, str]:
         """
@@ -301,9 +318,10 @@ class DDPG(SB3DDPG):
         if key != self._manual_key:
             self._manual_key = key
             self._manual = manual_networks(self.policy)
-            self._policy_modules = list(self.policy.named_modules())
+            self._policy_hooks = ModuleHooks(self.policy.named_modules())
         if isinstance(self._manual, ManualNetworks):
-            hooked = hooked_module(self.policy, self._policy_modules)
+            assert self._policy_hooks is not None
+            hooked = self._policy_hooks.first_hooked()
             if hooked is not None:
                 return f"module {hooked} has forward/backward hooks (the hand-written update would skip them)"
         return self._manual
@@ -333,12 +351,27 @@ class DDPG(SB3DDPG):
             "_last_target_noise",
             "_manual",
             "_manual_key",
-            "_policy_modules",
+            "_policy_hooks",
+            "_eval_switch_modules",
             "_all_params",
             "_all_target_params",
         ]
 
     # ------------------------------------------------------------------ acting
+    def _lean_actor(self) -> Optional[Callable[[np.ndarray], th.Tensor]]:
+        """
+        The actor on a VecEnv observation through its hand-written forward (the same kernels as its modules on the
+        same float32 features: the same actions bit for bit), for lean acting in ``"fast"`` mode; None if the
+        hand-written update does not cover the policy, e.g. when a module has hooks (then the actor module runs, hooks
+        and all). The policy is then an MLP on a flattened float ``Box`` observation, the VecEnv's ``(n_envs, *shape)``
+        array, so ``obs_to_tensor``'s copy, shape checks and dict handling are not needed.
+        """
+        nets = self._manual_update_networks()
+        if not isinstance(nets, ManualNetworks):
+            return None
+        forward = nets.actor.forward_only
+        return lambda obs: forward(_flat_features(th.as_tensor(obs)))
+
     def _sample_action(
         self,
         learning_starts: int,
@@ -355,10 +388,84 @@ class DDPG(SB3DDPG):
             with th.inference_mode():
                 return super()._sample_action(learning_starts, action_noise, n_envs)
         # Lean acting (sb3_ddpg_ext.acting): what SB3 does through ``predict``, without the per-step
-        # ``set_training_mode(False)`` (collect_rollouts has just set it; ~0.1-0.2 ms per call here) and without the
-        # unscale -> scale round trip of the action (equal up to float32 rounding).
+        # ``set_training_mode(False)`` (collect_rollouts has just set it; ~0.1-0.2 ms per call here), without the
+        # unscale -> scale round trip of the action (equal up to float32 rounding) and, where the hand-written update
+        # covers the policy, with the actor's hand-written forward (no module call overhead).
         assert self._last_obs is not None, "self._last_obs was not set"
-        return actor_actions(self.policy, [self.actor], self._last_obs, action_noise)
+        lean_actor = self._lean_actor()
+        if lean_actor is None:
+            return actor_actions(self.policy, [self.actor], self._last_obs, action_noise)
+        return actor_actions(self.policy, [lean_actor], self._last_obs, action_noise, to_tensor=lambda obs: obs)
+
+    def _eval_switch_is_redundant(self) -> bool:
+        """
+        Whether ``policy.set_training_mode(False)`` would change nothing: every module it switches (the policy, its
+        actor and critic and their submodules) is already in eval mode and none overrides ``train()``. The
+        hand-written update never switches to training mode (it covers no layer that has one), so after the first
+        rollout this holds at every step.
+        """
+        if self._eval_switch_modules is None or self._eval_switch_modules[0] is not self.policy:
+            policy = self.policy
+            switch_overridden = type(policy).set_training_mode is not TD3Policy.set_training_mode or any(
+                type(net).set_training_mode is not BasePolicy.set_training_mode for net in (self.actor, self.critic)
+            )
+            modules = [policy, *self.actor.modules(), *self.critic.modules()]
+            if switch_overridden or any(type(m).train is not nn.Module.train for m in modules):
+                modules = [policy]  # never redundant: the policy or a module switches in its own way
+                self._eval_switch_modules = modules
+                return False
+            self._eval_switch_modules = modules
+        modules = self._eval_switch_modules
+        return len(modules) > 1 and not any(m.training for m in modules)
+
+    @contextlib.contextmanager
+    def _skip_redundant_eval_switch(self) -> Iterator[None]:
+        """
+        In ``"fast"`` mode, let SB3's ``collect_rollouts`` / ``predict`` skip ``policy.set_training_mode(False)`` when
+        it would change nothing (:meth:`_eval_switch_is_redundant`; a walk over every module, ~50-100 us per call
+        here, once per env step). Every other call goes through: the policy's method is shadowed, for the duration
+        only, by one that checks first.
+        """
+        policy = self.policy
+        if self.update_mode != "fast" or "set_training_mode" in vars(policy) or not self._eval_switch_is_redundant():
+            yield  # (or already shadowed by an enclosing call, e.g. ``predict`` in a callback during a rollout)
+            return
+        switch = policy.set_training_mode
+
+        def set_training_mode(mode: bool) -> None:
+            if mode or not self._eval_switch_is_redundant():
+                switch(mode)
+
+        policy.set_training_mode = set_training_mode  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del policy.set_training_mode
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        train_freq: TrainFreq,
+        replay_buffer: ReplayBuffer,
+        action_noise: Optional[ActionNoise] = None,
+        learning_starts: int = 0,
+        log_interval: Optional[int] = None,
+    ) -> RolloutReturn:
+        with self._skip_redundant_eval_switch():
+            return super().collect_rollouts(
+                env, callback, train_freq, replay_buffer, action_noise, learning_starts, log_interval
+            )
+
+    def predict(
+        self,
+        observation: Union[np.ndarray, dict[str, np.ndarray]],
+        state: Optional[tuple[np.ndarray, ...]] = None,
+        episode_start: Optional[np.ndarray] = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Optional[tuple[np.ndarray, ...]]]:
+        with self._skip_redundant_eval_switch():
+            return super().predict(observation, state, episode_start, deterministic)
 
     # ------------------------------------------------------------------ target actions
     def _target_actions(
@@ -430,7 +537,8 @@ class DDPG(SB3DDPG):
 
         actor_losses: list[float] = []
         critic_losses: list[float] = []
-        with fused_adam([self.actor.optimizer, self.critic.optimizer], enabled=fast):
+        # (the hand-written update calls the fused kernel itself, see _adam_step)
+        with fused_adam([self.actor.optimizer, self.critic.optimizer], enabled=fast and manual is None):
             for _ in range(gradient_steps):
                 self._n_updates += 1
                 replay_data: ReplayBufferSamples
@@ -482,8 +590,8 @@ class DDPG(SB3DDPG):
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if len(actor_losses) > 0:
-            self.logger.record("train/actor_loss", np.mean(actor_losses))
-        self.logger.record("train/critic_loss", np.mean(critic_losses))
+            self.logger.record("train/actor_loss", _mean(actor_losses))
+        self.logger.record("train/critic_loss", _mean(critic_losses))
 
     @th.no_grad()
     def _manual_step(
@@ -522,8 +630,7 @@ class DDPG(SB3DDPG):
             # d/dq of mse_loss(q, y) = 2 (q - y) / numel
             critic_net.backward(diff.mul_(2.0 / diff.numel()), saved)
         critic_losses.append(critic_loss)
-        if not fused_adam_step(self.critic.optimizer):
-            self.critic.optimizer.step()
+        _adam_step(self.critic.optimizer)
 
         if self._n_updates % self.policy_delay == 0:
             actions, saved_actor = nets.actor.forward(obs)
@@ -536,8 +643,7 @@ class DDPG(SB3DDPG):
             )
             assert grad_actions is not None
             nets.actor.backward(grad_actions, saved_actor)
-            if not fused_adam_step(self.actor.optimizer):
-                self.actor.optimizer.step()
+            _adam_step(self.actor.optimizer)
 
             lerp_polyak(self._all_params, self._all_target_params, self.tau)
             # (no batch-norm statistics: the hand-written update only covers Linear/LayerNorm/ReLU/Tanh networks)

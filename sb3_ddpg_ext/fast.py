@@ -29,6 +29,7 @@ from torch import nn
 __all__ = [
     "ManualMLP",
     "ManualNetworks",
+    "ModuleHooks",
     "TorchReplaySampler",
     "foreach_polyak",
     "frozen",
@@ -560,6 +561,40 @@ _GLOBAL_MODULE_HOOKS = (
 )
 
 
+_MODULE_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _global_module_hooks() -> bool:
+    from torch.nn.modules import module as module_module
+
+    return any(getattr(module_module, name, None) for name in _GLOBAL_MODULE_HOOKS)
+
+
+class ModuleHooks:
+    """
+    Repeated check for forward/backward hooks on a fixed set of modules, in ~1 us instead of a walk over every
+    module's attributes: the hook dicts are gathered once (``register_*_hook`` adds to these dict objects in place, so
+    a hook registered later is seen), plus torch's global module hooks.
+
+    :param named_modules: ``(name, module)`` pairs, e.g. ``list(policy.named_modules())``.
+    """
+
+    def __init__(self, named_modules: Iterable[tuple[str, nn.Module]]):
+        self.named_modules = list(named_modules)
+        self._dicts = [
+            hooks
+            for _, module in self.named_modules
+            for name in _MODULE_HOOK_DICTS
+            if (hooks := getattr(module, name, None)) is not None
+        ]
+
+    def first_hooked(self) -> Optional[str]:
+        """:return: The name of the first hooked module, ``"(global module hooks)"``, or None (no hooks)."""
+        if not _global_module_hooks() and not any(self._dicts):
+            return None
+        return _first_hooked(self.named_modules)
+
+
 def hooked_module(policy: nn.Module, modules: Optional[Sequence[tuple[str, nn.Module]]] = None) -> Optional[str]:
     """
     :param policy: A module.
@@ -567,17 +602,14 @@ def hooked_module(policy: nn.Module, modules: Optional[Sequence[tuple[str, nn.Mo
     :return: The name of the first module in ``policy`` with forward/backward hooks (which the hand-written update
         would skip), ``"(global module hooks)"`` if global module hooks are registered, or None.
     """
-    from torch.nn.modules import module as module_module
+    return _first_hooked(policy.named_modules() if modules is None else modules)
 
-    if any(getattr(module_module, name, None) for name in _GLOBAL_MODULE_HOOKS):
+
+def _first_hooked(named_modules: Iterable[tuple[str, nn.Module]]) -> Optional[str]:
+    if _global_module_hooks():
         return "(global module hooks)"
-    for name, module in policy.named_modules() if modules is None else modules:
-        if (
-            module._forward_hooks
-            or module._forward_pre_hooks
-            or module._backward_hooks
-            or getattr(module, "_backward_pre_hooks", None)
-        ):
+    for name, module in named_modules:
+        if any(getattr(module, hooks, None) for hooks in _MODULE_HOOK_DICTS):
             return name or type(module).__name__
     return None
 

@@ -12,6 +12,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3 import DDPG as SB3DDPG
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import polyak_update
 from torch import nn
 
@@ -469,3 +470,72 @@ def test_lean_acting_matches_sb3_acting():
     np.testing.assert_array_equal(exact[:50], fast[:50])
     np.testing.assert_allclose(fast[50:], exact[50:], rtol=0, atol=1e-4)
     assert np.abs(fast[50:]).max() <= 1.0 and np.std(fast[50:]) > 0.05, "real, noisy, in-range actions"
+
+
+class _TrainingFlags(BaseCallback):
+    """Records the policy's training flags at every step; optionally switches the policy to training mode, as a
+    callback may, then predicts (as EvalCallback does), which must switch it back to eval mode, in our loop (where the
+    shadowed switch is in place during the rollout) as in SB3's."""
+
+    def __init__(self, switch_to_train: bool):
+        super().__init__()
+        self.switch_to_train = switch_to_train
+        self.flags: list[tuple[bool, bool, bool]] = []
+
+    def _on_step(self) -> bool:
+        policy = self.model.policy
+        self.flags.append((policy.training, policy.actor.training, policy.critic.qf0[0].training))
+        if self.switch_to_train:
+            policy.set_training_mode(True)
+            self.model.predict(self.locals["new_obs"], deterministic=True)
+            self.flags.append((policy.training, policy.actor.training, policy.critic.qf0[0].training))
+        return True
+
+
+@pytest.mark.parametrize("switch_to_train", [False, True])
+def test_skipped_eval_switch_keeps_training_flags(switch_to_train):
+    """Fast mode skips ``set_training_mode(False)`` only where it would change nothing: every step sees the same
+    training flags as under SB3's loop (also when a callback switches the policy to training mode mid-rollout), and
+    the policy's method is not left shadowed."""
+    flags = {}
+    for name, cls in (("sb3", SB3DDPG), ("fast", DDPG)):
+        model = cls("MlpPolicy", "Pendulum-v1", learning_starts=30, batch_size=16, seed=0, train_freq=4,
+                    gradient_steps=4, policy_kwargs={"net_arch": [8]})  # fmt: skip
+        callback = _TrainingFlags(switch_to_train)
+        model.learn(80, callback=callback)
+        flags[name] = callback.flags
+        assert "set_training_mode" not in vars(model.policy)
+    assert len(flags["fast"]) == 80 * (2 if switch_to_train else 1)
+    assert flags["fast"] == flags["sb3"]
+    assert all(flag == (False, False, False) for flag in flags["fast"])  # every rollout starts in eval mode
+
+
+def test_eval_switch_not_skipped_for_modules_with_their_own_train():
+    """A module that overrides ``train()`` may do more than set its flag: its switch is never skipped."""
+
+    class CountingReLU(nn.ReLU):
+        calls = 0
+
+        def train(self, mode: bool = True):
+            CountingReLU.calls += 1
+            return super().train(mode)
+
+    model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=10, batch_size=8, seed=0,
+                 policy_kwargs={"net_arch": [8], "activation_fn": CountingReLU})  # fmt: skip
+    model.learn(30)
+    assert not model._eval_switch_is_redundant()
+    assert CountingReLU.calls >= 30, "the switch ran at every rollout"
+
+
+def test_lean_actor_equals_actor_module_bit_for_bit():
+    """The hand-written actor forward used for acting gives the actor module's output bit for bit (same kernels on
+    the same float32 features), for a float64 and a float32 observation."""
+    model = DDPG(LnMlpPolicy, "Pendulum-v1", seed=0, policy_kwargs={"net_arch": [16, 16], "layer_norm_actor": True})
+    lean = model._lean_actor()
+    assert lean is not None
+    obs = np.random.default_rng(0).normal(size=(5, 3))
+    with th.no_grad():
+        for array in (obs, obs.astype(np.float32)):
+            assert th.equal(lean(array), model.actor(th.as_tensor(array)))
+    model.actor.register_forward_hook(lambda *args: None)
+    assert model._lean_actor() is None, "a hooked actor runs as a module"
