@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import configparser
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +67,20 @@ def test_perf_script_runs_from_outside_the_repository(script, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:")
+
+
+def test_sbx_is_an_optional_peer_of_perf_py_and_not_a_dependency(monkeypatch):
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / "setup.cfg")
+    requirements = [config["options"]["install_requires"], *config["options.extras_require"].values()]
+    assert not any("sbx" in line.lower() for line in requirements)
+    spec = importlib.util.spec_from_file_location("perf_script", REPO_ROOT / "perf" / "perf.py")
+    assert spec is not None and spec.loader is not None
+    perf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(perf)
+    # Without a 1-thread measurement (or with --no-sbx) sbx is neither imported nor is JAX's thread count touched.
+    monkeypatch.delenv("PJRT_NPROC", raising=False)
+    assert perf.sbx_status(True, [1]) == (False, "disabled (--no-sbx)")
+    measured, note = perf.sbx_status(False, [2])
+    assert not measured and "1 thread only" in note
+    assert "PJRT_NPROC" not in os.environ
