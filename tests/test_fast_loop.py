@@ -23,15 +23,24 @@ states), and the results are compared; the rollout loop is compared on what does
 from __future__ import annotations
 
 import copy
+import csv
+import functools
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import DDPG as SB3DDPG
 from stable_baselines3 import TD3
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
+from stable_baselines3.common.logger import CSVOutputFormat, KVWriter, Logger
+from stable_baselines3.common.monitor import Monitor, load_results
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from sb3_ddpg_ext.callbacks import ParameterNoiseCallback
@@ -77,6 +86,37 @@ CONFIGS: dict[str, tuple[Any, dict[str, Any], dict[str, Any], str, bool]] = {
     "target_noise": ("MlpPolicy", {}, TARGET_NOISE, "td3", False),
     # LayerNorm in the actor only (the study's ln_actor variant; Plappert et al. normalise the perturbed actor)
     "param_noise": (LnMlpPolicy, {"layer_norm_actor": True, "layer_norm_critic": False}, {}, "exact", True),
+}
+
+# The keys of OffPolicyAlgorithm.collect_rollouts' locals() when it calls callback.update_locals (SB3 2.9: the
+# arguments, the loop counters and the step's variables; ``idx``/``done``/``kwargs`` are loop leftovers, not required)
+ROLLOUT_LOCALS = (
+    "self",
+    "env",
+    "callback",
+    "train_freq",
+    "replay_buffer",
+    "action_noise",
+    "learning_starts",
+    "log_interval",
+    "num_collected_steps",
+    "num_collected_episodes",
+    "continue_training",
+    "actions",
+    "buffer_actions",
+    "new_obs",
+    "rewards",
+    "dones",
+    "infos",
+)
+
+# What sb3_ddpg_ext.DDPG._setup_learn records on top of SB3 (once per learn(), so in its first dump)
+EXTRA_LOGGER_KEYS = {
+    "train/target_policy_noise",
+    "train/target_noise_clip",
+    "train/target_noise_sampling",
+    "train/target_noise_space",
+    "train/update_mode",
 }
 
 
@@ -254,3 +294,254 @@ def test_fast_path_covers_configurations(config):
         assert has_ln == policy_kwargs.get(flag, False), (net, flag)
     assert [m.out_features for m in model.actor.mu if isinstance(m, nn.Linear)] == [*NET_ARCH, 1]
     assert (model.target_policy_noise > 0) == (config == "target_noise")
+
+
+# ----------------------------------------------------------------------------- 2./3. the rollout loop
+class EventRecorder(BaseCallback):
+    """Records every callback event with the model's counters, and each step's view of ``self.locals``; returns False
+    from ``_on_step`` at ``stop_at`` steps (stops training, as e.g. DivergenceGuardCallback does)."""
+
+    def __init__(self, stop_at: Optional[int] = None):
+        super().__init__()
+        self.stop_at = stop_at
+        self.events: list[tuple[Any, ...]] = []
+        self.step_views: list[tuple[Any, ...]] = []
+        self.action_mismatch = 0.0
+
+    def _event(self, name: str) -> None:
+        model = self.model
+        self.events.append(
+            (name, model.num_timesteps, model._n_updates, model._episode_num, model._current_progress_remaining)
+        )
+
+    def _on_training_start(self) -> None:
+        self._event("training_start")
+
+    def _on_rollout_start(self) -> None:
+        self._event("rollout_start")
+
+    def _on_rollout_end(self) -> None:
+        self._event("rollout_end")
+
+    def _on_training_end(self) -> None:
+        self._event("training_end")
+
+    def _on_step(self) -> bool:
+        self._event("step")
+        loc = self.locals
+        missing = [key for key in ROLLOUT_LOCALS if key not in loc]
+        assert not missing, f"self.locals lacks {missing}"
+        model = self.model
+        assert loc["self"] is model and loc["env"] is model.env and loc["replay_buffer"] is model.replay_buffer
+        assert loc["action_noise"] is model.action_noise and loc["learning_starts"] == model.learning_starts
+        assert self.num_timesteps == model.num_timesteps and self.n_calls == model.num_timesteps
+        # the env got the unscaled buffer action (SB3: action = unscale_action(clip(scaled + noise)))
+        self.action_mismatch = max(
+            self.action_mismatch, float(np.abs(loc["actions"] - model.policy.unscale_action(loc["buffer_actions"])).max())
+        )
+        arrays = tuple(
+            (key, type(loc[key]).__name__, np.shape(loc[key]), str(getattr(loc[key], "dtype", None)))
+            for key in ("actions", "buffer_actions", "new_obs", "rewards", "dones")
+        )
+        self.step_views.append(
+            (
+                loc["num_collected_steps"],
+                loc["num_collected_episodes"],
+                loc["continue_training"],
+                loc["train_freq"],
+                loc["log_interval"],
+                loc["dones"].tolist(),
+                [sorted(info) for info in loc["infos"]],
+                arrays,
+            )
+        )
+        return self.stop_at is None or self.num_timesteps < self.stop_at
+
+
+class DumpRecorder(KVWriter):
+    """Logger output format keeping every dump's keys, exclusions and values."""
+
+    def __init__(self):
+        self.dumps: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        self.dumps.append((dict(key_values), dict(key_excluded)))
+
+    def close(self) -> None:
+        pass
+
+
+# variant -> (train_freq, gradient_steps, total_timesteps): the default DDPG loop, and the zoo's HalfCheetahBullet
+# setting (one episode per rollout, as many gradient steps as steps; Pendulum's episodes are 200 steps)
+LOOP_VARIANTS = {
+    "step": (1, 1, 600),
+    "episode": ((1, "episode"), -1, 800),
+}
+ALGOS = {"sb3": (SB3DDPG, {}), "fast": (DDPG, {}), "exact": (DDPG, {"update_mode": "exact"})}
+
+
+@dataclass
+class LoopRun:
+    events: list[tuple[Any, ...]]
+    step_views: list[tuple[Any, ...]]
+    action_mismatch: float
+    evaluations: dict[str, np.ndarray]
+    monitor: dict[str, list[float]]
+    dumps: list[tuple[dict[str, Any], dict[str, Any]]]
+    csv_columns: list[str]
+    buffer: dict[str, np.ndarray]
+    params: list[th.Tensor]
+    fast_path_fallback: Optional[str]
+    num_timesteps: int
+    n_updates: int
+
+
+@functools.cache
+def loop_run(algo: str, variant: str, stop_at: Optional[int] = None) -> LoopRun:
+    """
+    One learn() on a Monitor-wrapped Pendulum-v1 (episode rows written to a file) with Gaussian action noise, an
+    EvalCallback (eval_freq=100, 2 episodes, evaluations.npz), an EventRecorder and a logger recording every dump;
+    cached, as several tests read the same runs.
+    """
+    train_freq, gradient_steps, total = LOOP_VARIANTS[variant]
+    cls, extra = ALGOS[algo]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        env = Monitor(gym.make("Pendulum-v1"), str(folder / "train"))
+        eval_env = DummyVecEnv([lambda: Monitor(gym.make("Pendulum-v1"))])
+        eval_env.seed(0)
+        model = cls(
+            "MlpPolicy",
+            env,
+            learning_starts=100,
+            batch_size=BATCH_SIZE,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)),
+            seed=3,
+            policy_kwargs={"net_arch": NET_ARCH},
+            **extra,
+        )
+        dumps = DumpRecorder()
+        model.set_logger(Logger(str(folder), [dumps, CSVOutputFormat(str(folder / "progress.csv"))]))
+        recorder = EventRecorder(stop_at=stop_at)
+        evaluation = EvalCallback(eval_env, eval_freq=100, n_eval_episodes=2, log_path=str(folder), verbose=0)
+        model.learn(total, callback=[evaluation, recorder], log_interval=1)
+        model.logger.close()
+        with open(folder / "progress.csv") as f:
+            csv_columns = next(csv.reader(f))
+        evaluations = dict(np.load(folder / "evaluations.npz")) if (folder / "evaluations.npz").exists() else {}
+        rows = load_results(str(folder))
+        buf = model.replay_buffer
+        return LoopRun(
+            events=recorder.events,
+            step_views=recorder.step_views,
+            action_mismatch=recorder.action_mismatch,
+            evaluations=evaluations,
+            monitor={"l": rows["l"].tolist(), "r": rows["r"].tolist()},
+            dumps=dumps.dumps,
+            csv_columns=csv_columns,
+            buffer={
+                name: getattr(buf, name)[: buf.pos].copy()
+                for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+            },
+            params=[p.detach().clone() for p in model.policy.parameters()],
+            fast_path_fallback=getattr(model, "fast_path_fallback", None),
+            num_timesteps=model.num_timesteps,
+            n_updates=model._n_updates,
+        )
+
+
+LOOP_CASES = [pytest.param(algo, variant, id=f"{algo}-{variant}") for variant in LOOP_VARIANTS for algo in ("fast", "exact")]
+
+
+@pytest.mark.parametrize("algo, variant", LOOP_CASES)
+def test_callbacks_see_the_sb3_loop(algo, variant):
+    """
+    The same callback events as SB3's DDPG, in the same order, with the same num_timesteps, update count, episode
+    count and progress at each (so train() runs at the same points with the same number of gradient steps and the
+    same learning-rate schedule), and at every step the same view of ``self.locals`` (the keys collect_rollouts
+    exposes, the loop counters, dones, info keys, array types and shapes).
+    """
+    ref, ours = loop_run("sb3", variant), loop_run(algo, variant)
+    train_freq, gradient_steps, total = LOOP_VARIANTS[variant]
+    assert ours.fast_path_fallback is None
+    assert ours.num_timesteps == ref.num_timesteps == total
+    assert ours.n_updates == ref.n_updates == (total - 100 if gradient_steps == 1 else total)
+    steps = [e[1] for e in ref.events if e[0] == "step"]
+    assert steps == list(range(1, total + 1))
+    n_rollouts = sum(e[0] == "rollout_start" for e in ref.events)
+    assert n_rollouts == (total if train_freq == 1 else total // 200)
+    assert ours.events == ref.events
+    assert ours.step_views == ref.step_views
+    assert ref.action_mismatch < 1e-6 and ours.action_mismatch < 1e-6
+
+
+@pytest.mark.parametrize("algo, variant", LOOP_CASES)
+def test_eval_callback_and_monitor_match_sb3(algo, variant):
+    """
+    EvalCallback's evaluations.npz has the same timesteps and episode lengths, the Monitor file the same rows (count
+    and lengths), and the replay buffer the same warm-up transitions (bit for bit) and the same done/timeout flags.
+    Returns and post-warm-up transitions are compared bit for bit in exact mode only: in fast mode they follow the
+    parameters, which drift from SB3's chaotically (module docstring: SB3 with fused Adam drifts as far).
+    """
+    ref, ours = loop_run("sb3", variant), loop_run(algo, variant)
+    total = LOOP_VARIANTS[variant][2]
+    np.testing.assert_array_equal(ref.evaluations["timesteps"], np.arange(100, total + 1, 100))
+    np.testing.assert_array_equal(ours.evaluations["timesteps"], ref.evaluations["timesteps"])
+    np.testing.assert_array_equal(ours.evaluations["ep_lengths"], ref.evaluations["ep_lengths"])
+    assert ref.evaluations["results"].shape == ours.evaluations["results"].shape == (total // 100, 2)
+    assert ref.monitor["l"] == ours.monitor["l"] == [200] * (total // 200)
+    for name in ("dones", "timeouts"):
+        np.testing.assert_array_equal(ours.buffer[name], ref.buffer[name])
+    assert ref.buffer["timeouts"].sum() == total // 200
+    for name, array in ref.buffer.items():  # warm-up: uniform random actions, identical in every mode
+        np.testing.assert_array_equal(ours.buffer[name][:100], array[:100], err_msg=name)
+    if algo == "exact":
+        np.testing.assert_array_equal(ours.evaluations["results"], ref.evaluations["results"])
+        assert ours.monitor["r"] == ref.monitor["r"]
+        for name, array in ref.buffer.items():
+            np.testing.assert_array_equal(ours.buffer[name], array, err_msg=name)
+        assert all(th.equal(p, q) for p, q in zip(ours.params, ref.params, strict=True))
+
+
+@pytest.mark.parametrize("algo, variant", LOOP_CASES)
+def test_logger_keys_are_sb3_keys_plus_ours(algo, variant):
+    """
+    Every logger dump (EvalCallback's and the episode-end ones, log_interval=1) has SB3's keys with SB3's exclusions,
+    plus our train/target_* and train/update_mode in the first dump of the learn() (recorded once, in _setup_learn);
+    the counters among the values are SB3's; progress.csv has SB3's columns plus ours.
+    """
+    ref, ours = loop_run("sb3", variant), loop_run(algo, variant)
+    assert len(ours.dumps) == len(ref.dumps) > 0
+    for i, ((ref_values, ref_excluded), (values, excluded)) in enumerate(zip(ref.dumps, ours.dumps)):
+        expected = set(ref_values) | (EXTRA_LOGGER_KEYS if i == 0 else set())
+        assert set(values) == expected, (i, set(values) ^ expected)
+        assert {k: excluded[k] for k in ref_excluded} == ref_excluded, i
+        for key in ("time/total_timesteps", "time/episodes", "train/n_updates", "train/learning_rate",
+                    "rollout/ep_len_mean", "eval/mean_ep_length"):  # fmt: skip
+            assert values.get(key) == ref_values.get(key), (i, key)
+    first = ours.dumps[0][0]
+    assert {k: first[k] for k in EXTRA_LOGGER_KEYS} == {
+        "train/target_policy_noise": 0.0,
+        "train/target_noise_clip": 0.5,
+        "train/target_noise_sampling": "per_sample",
+        "train/target_noise_space": "action",
+        "train/update_mode": algo,
+    }
+    assert "train/actor_loss" in set().union(*(values for values, _ in ref.dumps))
+    assert set(ours.csv_columns) == set(ref.csv_columns) | EXTRA_LOGGER_KEYS
+
+
+@pytest.mark.parametrize("variant", list(LOOP_VARIANTS))
+def test_callback_stopping_training_matches_sb3(variant):
+    """A callback returning False at step 350 stops learn() there, as in SB3: the same events (no rollout end for the
+    stopped rollout, no train() after it), the same update count, episode count and Monitor rows."""
+    ref, ours = loop_run("sb3", variant, stop_at=350), loop_run("fast", variant, stop_at=350)
+    assert ours.num_timesteps == ref.num_timesteps == 350
+    assert ours.n_updates == ref.n_updates == (249 if variant == "step" else 200)
+    assert ours.events == ref.events
+    assert ours.step_views == ref.step_views
+    assert ours.events[-2][0] == "step" and ours.events[-1][0] == "training_end"
+    assert ours.monitor["l"] == ref.monitor["l"] == [200]
+    np.testing.assert_array_equal(ours.evaluations["timesteps"], ref.evaluations["timesteps"])
