@@ -29,6 +29,9 @@ Measured, per thread count:
 - ``gemm_floor_ms``: the same matrix multiplications as one DDPG update (forward, backward, targets; 28 GEMMs for
   one critic) in a loop on preallocated tensors, i.e. what the update would cost with zero overhead (also measured
   with ``--e2e-only``);
+- with ``--profile``: ``fast_update_profile`` (matrix products vs everything else in the fast update, torch
+  profiler) and ``env_step_profile`` (per variant: ms per env step in the update, acting, the env, the replay
+  buffer and the rest of SB3's loop, from stage timers around those methods; see :func:`profile_env_step`);
 - ``cpu_ms_per_update`` / ``env_steps_per_cpu_s``: the same with process CPU time (all threads) instead of wall time,
   less sensitive to other processes on a shared machine;
 - ratios: SB3 / ours for both quantities and ours / floor (ratios of the medians), and ``paired_ratios``: the
@@ -216,6 +219,51 @@ def profile_update(model: Any, updates: int, batch: int) -> dict[str, float]:
     return {"gemm_ms": gemm, "other_ms": total - gemm, "total_ms": total}
 
 
+#: The stages of :func:`profile_env_step`: the method of the model (or of its VecEnv) each one times.
+E2E_STAGES = {"update": "train", "acting": "_sample_action", "env": "step", "buffer": "_store_transition"}
+
+
+def profile_env_step(model: Any, env_steps: int) -> dict[str, float]:
+    """
+    Where one env step of ``model.learn()`` goes, in ms per env step (wall clock, stage timers around methods, so
+    no profiler overhead beyond two clock reads per call): ``update`` (``train``: replay sampling, gradient steps,
+    logging), ``acting`` (``_sample_action``: actor forward, action noise), ``env`` (``VecEnv.step``: the simulator
+    plus the Monitor and gymnasium wrappers), ``buffer`` (``_store_transition``) and ``rest`` (SB3's rollout loop,
+    callbacks, the eval-mode switch, progress and episode bookkeeping: the total minus the stages).
+
+    :param model: A model past ``learning_starts``.
+    :param env_steps: Env steps of the profiled ``learn()`` (no callback: a callback that replaces one of these
+        methods during ``learn()``, as ``ParameterNoiseCallback`` does ``_sample_action``, would bypass its timer).
+    :return: ms per env step by stage, plus ``total``.
+    """
+    timers = dict.fromkeys(E2E_STAGES, 0.0)
+    owners = {stage: (model.env if stage == "env" else model) for stage in E2E_STAGES}
+
+    def timed(stage: str, method: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                timers[stage] += time.perf_counter() - start
+
+        return wrapper
+
+    for stage, name in E2E_STAGES.items():  # instance attributes shadow the methods for this learn() only
+        setattr(owners[stage], name, timed(stage, getattr(owners[stage], name)))
+    try:
+        start = time.perf_counter()
+        model.learn(env_steps, reset_num_timesteps=False)
+        total = time.perf_counter() - start
+    finally:
+        for stage, name in E2E_STAGES.items():
+            delattr(owners[stage], name)
+    result = {stage: 1000 * seconds / env_steps for stage, seconds in timers.items()}
+    result["rest"] = 1000 * total / env_steps - sum(result.values())
+    result["total"] = 1000 * total / env_steps
+    return result
+
+
 def _paired(rounds: dict[str, list[float]], numerator: str, denominator: str) -> Optional[float]:
     """Median over rounds of ``numerator / denominator`` of the same round (``None`` when either was not measured)."""
     if numerator not in rounds or denominator not in rounds:
@@ -331,7 +379,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 line += "cpu ms/update " + ", ".join(f"{v}={upd_cpu[v][-1]:.2f}" for v in update_variants) + "; "
             line += "steps/s " + ", ".join(f"{v}={e2e[v][-1]:.1f}" for v in variants)
             print(line, flush=True)
-        profiled = profile_update(upd_models["fast"], args.updates, args.batch) if args.profile else None
+        profiled = profile_update(upd_models["fast"], args.updates, args.batch) if args.profile and upd_models else None
+        e2e_profile = (
+            # (not fast_param_noise: its callback replaces _sample_action during learn(), past the stage timer)
+            {v: profile_env_step(e2e_models[v], args.env_steps) for v in variants if callbacks[v] is None}
+            if args.profile
+            else None
+        )
         med_upd, med_e2e = _medians(upd), _medians(e2e)
         cpu_upd, cpu_e2e = _medians(upd_cpu), _medians(e2e_cpu)
         med_floor = statistics.median(floor)
@@ -341,6 +395,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "env_steps_per_s": {"median": med_e2e, "rounds": e2e},
             "gemm_floor_ms": {"median": med_floor, "rounds": floor},
             "fast_update_profile": profiled,
+            "env_step_profile": e2e_profile,
             # process CPU time (all threads): less sensitive to other processes' load than wall time
             "cpu_ms_per_update": {"median": cpu_upd, "rounds": upd_cpu} if update_variants else None,
             "env_steps_per_cpu_s": {"median": cpu_e2e, "rounds": e2e_cpu},
@@ -465,6 +520,8 @@ def print_summary(report: dict[str, Any]) -> None:
                 f"    fast update profile: matrix products {prof['gemm_ms']:.2f} ms, everything else "
                 f"{prof['other_ms']:.2f} ms (profiler overhead included)"
             )
+        for v, stages in (res["env_step_profile"] or {}).items():
+            print(f"    ms per env step, {v}: " + ", ".join(f"{stage} {ms:.3f}" for stage, ms in stages.items()))
 
 
 def main() -> None:
@@ -491,7 +548,10 @@ def main() -> None:
     )
     parser.add_argument("--no-sbx", action="store_true", help="do not measure sbx even when it is installed")
     parser.add_argument(
-        "--profile", action="store_true", help="also profile the fast update: matrix products vs everything else"
+        "--profile",
+        action="store_true",
+        help="also profile the fast update (matrix products vs everything else; not with --e2e-only) and where "
+        "each variant's env step goes (update, acting, env, buffer, rest)",
     )
     args = parser.parse_args()
     for name in ("rounds", "updates", "env_steps", "fill", "batch"):
@@ -499,8 +559,6 @@ def main() -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.fill < args.batch:
         raise ValueError(f"--fill ({args.fill}) must be >= --batch ({args.batch})")
-    if args.profile and args.e2e_only:
-        raise ValueError("--profile profiles the per-update timing's model: drop --e2e-only")
     report = run(args)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print_summary(report)

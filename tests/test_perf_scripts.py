@@ -84,3 +84,23 @@ def test_sbx_is_an_optional_peer_of_perf_py_and_not_a_dependency(monkeypatch):
     measured, note = perf.sbx_status(False, [2])
     assert not measured and "1 thread only" in note
     assert "PJRT_NPROC" not in os.environ
+
+
+def test_perf_py_env_step_profile_accounts_for_the_whole_step():
+    """perf.py's stage timers: the stages and the rest add up to the measured step, the time lands where it is
+    spent (the update dominates at a real batch), and the model's methods are left as they were."""
+    from sb3_ddpg_ext.ddpg import DDPG
+
+    spec = importlib.util.spec_from_file_location("perf_script", REPO_ROOT / "perf" / "perf.py")
+    assert spec is not None and spec.loader is not None
+    perf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(perf)
+    model = DDPG("MlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=256, seed=0, policy_kwargs={"net_arch": [64, 64]})
+    model.learn(110)
+    stages = perf.profile_env_step(model, 100)
+    assert set(stages) == {*perf.E2E_STAGES, "rest", "total"}
+    assert sum(ms for stage, ms in stages.items() if stage != "total") == pytest.approx(stages["total"])
+    assert all(stages[stage] > 0 for stage in perf.E2E_STAGES)
+    assert stages["update"] > stages["env"], "a [64, 64] update at batch 256 costs more than a Pendulum step"
+    assert not {"train", "_sample_action", "_store_transition"} & set(vars(model)) and "step" not in vars(model.env)
+    assert model.num_timesteps == 210
