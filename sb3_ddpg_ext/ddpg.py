@@ -115,13 +115,15 @@ class DDPG(SB3DDPG):
       (:class:`~sb3_ddpg_ext.fast.ManualMLP`: no autograd graph, no critic weight gradients in the actor step, only
       the action columns of the critic's input gradient), the fused Adam kernel called directly (equal to
       single-tensor Adam up to float32 rounding), replay sampling through zero-copy torch views (same batches bit for
-      bit) and lean acting (the actor under ``torch.inference_mode``, without ``predict``'s per-step training-mode
-      switch and action unscale/rescale round trip); it skips the discarded noise draw of vanilla DDPG (only torch's
-      global RNG stream differs). Each update is SB3's up to float32 rounding (every ``train()`` call of a
-      ``learn()`` within 2e-6 of SB3's from the same state, ``tests/test_fast_loop.py``); over hundreds of updates the
-      two drift apart chaotically, as SB3 with ``fused=True`` Adam does from SB3 (a ReLU input within rounding of
-      zero lands on the other side and Adam amplifies the difference). Parts that do not apply fall back one by one: a policy the hand-written backward does
-      not cover (see :attr:`fast_path_fallback`: e.g. a non-ReLU activation, ``critic_late_action``, image or dict
+      bit) and lean rollouts (acting with the actor's hand-written forward under ``torch.inference_mode``, without
+      ``predict``'s per-step training-mode switch and action unscale/rescale round trip; SB3's ``collect_rollouts``
+      and ``predict`` skip ``set_training_mode(False)`` where it would change nothing); it skips the discarded noise
+      draw of vanilla DDPG (only torch's global RNG stream differs). Each update is SB3's up to float32 rounding
+      (every ``train()`` call of a ``learn()`` within 2e-6 of SB3's from the same state,
+      ``tests/test_fast_loop.py``); over hundreds of updates the two drift apart chaotically, as SB3 with
+      ``fused=True`` Adam does from SB3 (a ReLU input within rounding of zero lands on the other side and Adam
+      amplifies the difference). Parts that do not apply fall back one by one: a policy the hand-written backward
+      does not cover (see :attr:`fast_path_fallback`: e.g. a non-ReLU activation, ``critic_late_action``, image or dict
       observations) -> the autograd update; a replay buffer other than the plain ``ReplayBuffer`` (n-step, HER,
       dict observations) or ``VecNormalize`` -> ``replay_buffer.sample``; an optimizer other than ``Adam``/``AdamW``
       on CPU -> its own ``step()``.
