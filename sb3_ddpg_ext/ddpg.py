@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sb3_ddpg_ext.acting import actor_actions
+from sb3_ddpg_ext.compiled import CompiledUpdate, compile_fallback
 from sb3_ddpg_ext.fast import (
     ManualNetworks,
     ModuleHooks,
@@ -70,6 +71,13 @@ def _flat_features(observations: th.Tensor) -> th.Tensor:
 def _mean(values: list[float]) -> Any:
     """``np.mean(values)`` (what SB3 logs), without its ~4 us of overhead for the usual single value."""
     return np.float64(values[0]) if len(values) == 1 else np.mean(values)
+
+
+def _is_compile_error(error: Exception) -> bool:
+    """Whether ``error`` comes from torch.compile failing to build the graph (then the update stays eager)."""
+    from torch._dynamo.exc import BackendCompilerFailed, TorchRuntimeError, Unsupported
+
+    return isinstance(error, (BackendCompilerFailed, Unsupported, TorchRuntimeError))
 
 
 def _adam_step(optimizer: th.optim.Optimizer) -> None:
@@ -167,6 +175,10 @@ class DDPG(SB3DDPG):
     :param target_noise_space: ``"action"`` (noise on mu'(s')) or ``"parameter"`` (noise on the target actor's
         weights, LayerNorm parameters excluded)
     :param update_mode: ``"fast"``, ``"exact"`` or ``"sb3"`` (see above)
+    :param compile_update: In ``"fast"`` mode, run each gradient step of the hand-written update as one
+        ``torch.compile`` graph (:mod:`sb3_ddpg_ext.compiled`: same algorithm and random draws, Adam equal up to
+        float32 rounding; ~10-25 s of compilation per process, worth it on long runs with small networks). What it
+        does not cover runs eagerly (:attr:`compiled_update_fallback`).
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
@@ -208,6 +220,7 @@ class DDPG(SB3DDPG):
         target_noise_sampling: str = "per_sample",
         target_noise_space: str = "action",
         update_mode: str = "fast",
+        compile_update: bool = False,
         _init_setup_model: bool = True,
     ):
         super().__init__(
@@ -238,6 +251,7 @@ class DDPG(SB3DDPG):
         self.target_noise_sampling = target_noise_sampling
         self.target_noise_space = target_noise_space
         self.update_mode = update_mode
+        self.compile_update = compile_update
         self._validate_extension_args()
         self._last_target_noise: Any = None
         if _init_setup_model:
@@ -263,6 +277,9 @@ class DDPG(SB3DDPG):
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if not isinstance(self.compile_update, (bool, np.bool_)):
+            raise ValueError(f"compile_update must be True or False, got {self.compile_update!r}")
+        self.compile_update = bool(self.compile_update)
         if (
             self.update_mode == "sb3"
             and self._target_noise_active()
@@ -310,6 +327,8 @@ class DDPG(SB3DDPG):
         self._manual_key: Optional[tuple[int, ...]] = None
         self._manual: Union[ManualNetworks, str] = "not set up"
         self._policy_hooks: Optional[ModuleHooks] = None
+        self._compiled: Optional[CompiledUpdate] = None
+        self._compile_error: Optional[str] = None
         self._eval_switch_modules: Optional[list[nn.Module]] = None
 
     def _manual_update_networks(self) -> Union[ManualNetworks, str]:
@@ -341,6 +360,40 @@ class DDPG(SB3DDPG):
         networks = self._manual_update_networks()
         return networks if isinstance(networks, str) else None
 
+    @property
+    def compiled_update_fallback(self) -> Optional[str]:
+        """
+        Why ``compile_update=True`` does not run the compiled update for this model (None if it does, or if
+        ``compile_update`` is off or the update mode is not ``"fast"``).
+        """
+        if self.update_mode != "fast" or not self.compile_update:
+            return None
+        if self._compile_error is not None:
+            return f"compilation failed: {self._compile_error}"
+        sampler = self._fast_sampler()
+        return compile_fallback(self, self._manual_update_networks(), sampler)
+
+    def _fast_sampler(self) -> Optional[TorchReplaySampler]:
+        """The torch replay sampler of the fast path (None where it does not reproduce ``replay_buffer.sample``)."""
+        if self.replay_buffer is None or not supports_fast_sampling(self.replay_buffer, self._vec_normalize_env):
+            return None
+        if self._sampler is None or not self._sampler.is_valid_for(self.replay_buffer):
+            self._sampler = TorchReplaySampler(self.replay_buffer, device=self.device)  # type: ignore[arg-type]
+        return self._sampler
+
+    def _compiled_step(
+        self, manual: Optional[ManualNetworks], sampler: Optional[TorchReplaySampler]
+    ) -> Optional[CompiledUpdate]:
+        """The compiled update for this train() call, or None (eager): see :attr:`compiled_update_fallback`."""
+        if manual is None or sampler is None or not self.compile_update or self._compile_error is not None:
+            return None
+        if self._compiled is not None and self._compiled.is_valid_for(self, sampler):
+            return self._compiled
+        self._compiled = None
+        if compile_fallback(self, manual, sampler) is None and CompiledUpdate.ready(self, manual):
+            self._compiled = CompiledUpdate(self, manual, sampler)
+        return self._compiled
+
     def _excluded_save_params(self) -> list[str]:
         return [
             *super()._excluded_save_params(),
@@ -356,6 +409,7 @@ class DDPG(SB3DDPG):
             "_manual",
             "_manual_key",
             "_policy_hooks",
+            "_compiled",
             "_eval_switch_modules",
             "_all_params",
             "_all_target_params",
@@ -533,14 +587,13 @@ class DDPG(SB3DDPG):
         # Update learning rate according to lr schedule
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
-        sampler: Optional[TorchReplaySampler] = None
-        if fast and supports_fast_sampling(self.replay_buffer, self._vec_normalize_env):
-            if self._sampler is None or not self._sampler.is_valid_for(self.replay_buffer):
-                self._sampler = TorchReplaySampler(self.replay_buffer, device=self.device)  # type: ignore[arg-type]
-            sampler = self._sampler
+        sampler = self._fast_sampler() if fast else None
+        compiled = self._compiled_step(manual, sampler)
 
         actor_losses: list[float] = []
         critic_losses: list[float] = []
+        if compiled is not None:
+            gradient_steps -= self._compiled_train(compiled, gradient_steps, batch_size, actor_losses, critic_losses)
         # (the hand-written update calls the fused kernel itself, see _adam_step)
         with fused_adam([self.actor.optimizer, self.critic.optimizer], enabled=fast and manual is None):
             for _ in range(gradient_steps):
@@ -596,6 +649,41 @@ class DDPG(SB3DDPG):
         if len(actor_losses) > 0:
             self.logger.record("train/actor_loss", _mean(actor_losses))
         self.logger.record("train/critic_loss", _mean(critic_losses))
+
+    def _compiled_train(
+        self,
+        compiled: CompiledUpdate,
+        gradient_steps: int,
+        batch_size: int,
+        actor_losses: list[float],
+        critic_losses: list[float],
+    ) -> int:
+        """
+        The gradient steps of :meth:`train` through the compiled update (losses read once, at the end).
+
+        :return: The number of steps done: all of them, or 0 if the graph fails to compile (e.g. no C++ compiler),
+            which is then recorded (:attr:`compiled_update_fallback`) and the caller does the steps eagerly.
+        """
+        critic_t: list[th.Tensor] = []
+        actor_t: list[th.Tensor] = []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            actor_step = self._n_updates % self.policy_delay == 0
+            try:
+                critic_loss, actor_loss = compiled.step(self, batch_size, actor_step)
+            except Exception as error:
+                if critic_t or not _is_compile_error(error):
+                    raise
+                self._compile_error = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+                self._compiled = None
+                self._n_updates -= 1
+                return 0
+            critic_t.append(critic_loss)
+            if actor_step:
+                actor_t.append(actor_loss)
+        critic_losses += th.stack(critic_t).tolist()
+        actor_losses += th.stack(actor_t).tolist() if actor_t else []
+        return gradient_steps
 
     @th.no_grad()
     def _manual_step(
