@@ -32,93 +32,27 @@ from typing import Any, Optional, Union
 
 import torch as th
 
-from sb3_ddpg_ext.fast import ManualMLP, ManualNetworks, TorchReplaySampler
+from sb3_ddpg_ext.fast import ManualNetworks, TorchReplaySampler
 
 __all__ = ["CompiledUpdate", "compile_fallback"]
 
-# (weight, bias, (gain, bias, eps) or None) per layer, output layer last
-_Layer = tuple[th.Tensor, th.Tensor, Optional[tuple[th.Tensor, th.Tensor, float]]]
+# (params, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps): one optimizer's Adam, as the graph reads it
+AdamState = tuple[list[th.Tensor], list[th.Tensor], list[th.Tensor], th.Tensor, th.Tensor, float, float, float]
 
 
-def _layers(net: ManualMLP) -> list[_Layer]:
-    return [(w, b, None if ln is None else (ln[0], ln[1], ln[3])) for w, b, ln in net._layers]
-
-
-def _forward(x: th.Tensor, layers: list[_Layer], squash: bool) -> tuple[th.Tensor, list[Any]]:
-    saved: list[Any] = [x]
-    h = x
-    for weight, bias, norm in layers[:-1]:
-        z = th.addmm(bias, h, weight.t())
-        if norm is not None:
-            z_in = z
-            z, mean, rstd = th.native_layer_norm(z_in, [z_in.shape[1]], norm[0], norm[1], norm[2])
-            saved.append((z_in, mean, rstd))
-        h = z.relu()
-        saved.append(h)
-    weight, bias, _ = layers[-1]
-    out = th.addmm(bias, h, weight.t())
-    if squash:
-        out = out.tanh()
-    saved.append(out)
-    return out, saved
-
-
-def _backward(
-    g: th.Tensor, saved: list[Any], layers: list[_Layer], squash: bool, weight_grads: bool, input_start: int = 0
-) -> tuple[Optional[th.Tensor], list[th.Tensor]]:
-    """The backward of :meth:`sb3_ddpg_ext.fast.ManualMLP.backward`, returning the gradients (in ``parameters()``
-    order) instead of writing them into ``.grad``, and the gradient w.r.t. the input columns from ``input_start``."""
-    if squash:
-        g = th.ops.aten.tanh_backward(g, saved[-1])
-    pos = len(saved) - 2
-    grads: list[list[th.Tensor]] = []
-    for k in range(len(layers) - 1, -1, -1):
-        weight, _, _ = layers[k]
-        inp = saved[pos]
-        layer_grads: list[th.Tensor] = []
-        if weight_grads:
-            layer_grads = [g.t().mm(inp), g.sum(0)]
-        if k == 0:
-            grads.append(layer_grads)
-            flat = [t for layer in reversed(grads) for t in layer]
-            return (g.mm(weight[:, input_start:]) if input_start > 0 else None), flat
-        g = g.mm(weight)
-        g = th.ops.aten.threshold_backward(g, inp, 0)
-        pos -= 1
-        norm = layers[k - 1][2]
-        norm_grads: list[th.Tensor] = []
-        if norm is not None:
-            z_in, mean, rstd = saved[pos]
-            g, g_gain, g_bias = th.ops.aten.native_layer_norm_backward(
-                g, z_in, [z_in.shape[1]], mean, rstd, norm[0], norm[1], [True, weight_grads, weight_grads]
-            )
-            if weight_grads:
-                norm_grads = [g_gain, g_bias]
-            pos -= 1
-        # parameters() order per layer: weight, bias, then the LayerNorm's gain, bias (of the layer below)
-        grads.append(layer_grads)
-        if norm_grads:
-            grads.append(norm_grads)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _adam(
-    params: list[th.Tensor],
-    grads: list[th.Tensor],
-    exp_avgs: list[th.Tensor],
-    exp_avg_sqs: list[th.Tensor],
-    step: th.Tensor,
-    lr: th.Tensor,
-    beta1: float,
-    beta2: float,
-    eps: float,
-) -> None:
-    """``torch.optim.Adam``'s step (no weight decay, no AMSGrad), in place on its state tensors; ``step`` is the
-    step count after this step (the caller increments the optimizer's step tensors, outside the graph)."""
+def _adam(state: AdamState) -> None:
+    """
+    ``torch.optim.Adam``'s step (no weight decay, no AMSGrad) on the parameters' ``.grad``, in place on the
+    optimizer's state tensors. ``step`` is the count after this step (the caller increments the optimizer's step
+    tensors, outside the graph).
+    """
+    params, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps = state
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step).sqrt()
     step_size = lr / bias_correction1
-    for param, grad, exp_avg, exp_avg_sq in zip(params, grads, exp_avgs, exp_avg_sqs):
+    for param, exp_avg, exp_avg_sq in zip(params, exp_avgs, exp_avg_sqs):
+        grad = param.grad
+        assert grad is not None
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
@@ -129,59 +63,62 @@ def _update_step(
     idx: th.Tensor,
     next_idx: th.Tensor,
     data: tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor],
-    nets: tuple[list[_Layer], list[list[_Layer]], list[_Layer], list[list[_Layer]]],
-    actor_state: tuple[list[th.Tensor], list[th.Tensor], list[th.Tensor], th.Tensor, th.Tensor],
-    critic_state: tuple[list[th.Tensor], list[th.Tensor], list[th.Tensor], th.Tensor, th.Tensor],
-    targets: tuple[list[th.Tensor], list[th.Tensor]],
-    config: tuple[float, float, float, float, float, float, float, str, int, bool],
+    nets: ManualNetworks,
+    actor_adam: AdamState,
+    critic_adam: AdamState,
+    polyak: tuple[list[th.Tensor], list[th.Tensor]],
+    config: tuple[float, float, float, float, str, bool],
 ) -> tuple[th.Tensor, th.Tensor]:
-    """One gradient step; returns the critic loss (summed over critics) and the actor loss (0 without actor step)."""
+    """
+    One gradient step, as :meth:`sb3_ddpg_ext.ddpg.DDPG._manual_step` does it (the same hand-written forward and
+    backward of :class:`~sb3_ddpg_ext.fast.ManualMLP`, gradients into the parameters' ``.grad``), with the batch
+    gather, Adam and the polyak update in the graph.
+
+    :return: The critic loss (summed over critics) and the actor loss (0 without an actor step).
+    """
     obs_src, next_obs_src, actions_src, rewards_src, dones_src, timeouts_src = data
-    actor, critics, actor_target, critic_targets = nets
-    gamma, tau, beta1, beta2, eps, sigma, clip, sampling, obs_dim, actor_step = config
-    obs = obs_src.index_select(0, idx).float()
-    next_obs = next_obs_src.index_select(0, next_idx).float()
+    gamma, tau, sigma, clip, sampling, actor_step = config
+    n = idx.shape[0]
+    obs = obs_src.index_select(0, idx).reshape(n, -1).float()
+    next_obs = next_obs_src.index_select(0, next_idx).reshape(n, -1).float()
     actions = actions_src.index_select(0, idx)
     rewards = rewards_src.index_select(0, idx).reshape(-1, 1)
     dones = (dones_src.index_select(0, idx) * (1 - timeouts_src.index_select(0, idx))).reshape(-1, 1)
 
-    next_actions, _ = _forward(next_obs, actor_target, True)
-    if sigma > 0:
-        shape = (next_obs.shape[0], next_actions.shape[1]) if sampling == "per_sample" else (1, next_actions.shape[1])
-        noise = th.empty(shape).normal_(0.0, sigma)
+    next_actions = nets.actor_target.forward_only(next_obs)
+    if sigma > 0:  # action-space target noise, drawn as sb3_ddpg_ext.target_noise.action_noise draws it
+        noise = th.empty((n if sampling == "per_sample" else 1, next_actions.shape[1])).normal_(0.0, sigma)
         if math.isfinite(clip):
             noise = noise.clamp(-clip, clip)
         next_actions = next_actions + noise
     next_actions = next_actions.clamp(-1, 1)
     target_input = th.cat([next_obs, next_actions], dim=1)
-    next_q = _forward(target_input, critic_targets[0], False)[0]
-    for critic_target in critic_targets[1:]:
-        next_q = th.minimum(next_q, _forward(target_input, critic_target, False)[0])
+    next_q = nets.critic_targets[0].forward_only(target_input)
+    for critic_target in nets.critic_targets[1:]:
+        next_q = th.minimum(next_q, critic_target.forward_only(target_input))
     target_q = rewards + (1 - dones) * gamma * next_q
 
     critic_input = th.cat([obs, actions], dim=1)
     critic_loss = th.zeros(())
-    critic_grads: list[th.Tensor] = []
-    for critic in critics:
-        q, saved = _forward(critic_input, critic, False)
+    for critic in nets.critics:
+        q, saved = critic.forward(critic_input)
         diff = q - target_q
         critic_loss = critic_loss + diff.square().mean()
-        critic_grads += _backward(diff * (2.0 / diff.numel()), saved, critic, False, True)[1]
-    params, exp_avgs, exp_avg_sqs, step, lr = critic_state
-    _adam(params, critic_grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps)
+        critic.backward(diff * (2.0 / diff.numel()), saved)
+    _adam(critic_adam)
 
     actor_loss = th.zeros(())
     if actor_step:
-        mu, saved_actor = _forward(obs, actor, True)
-        q1, saved_critic = _forward(th.cat([obs, mu], dim=1), critics[0], False)
+        mu, saved_actor = nets.actor.forward(obs)
+        q1, saved_critic = nets.critics[0].forward(th.cat([obs, mu], dim=1))
         actor_loss = -q1.mean()
-        grad_mu, _ = _backward(th.full_like(q1, -1.0 / q1.numel()), saved_critic, critics[0], False, False, obs_dim)
+        grad_q = th.full_like(q1, -1.0 / q1.numel())
+        grad_mu = nets.critics[0].backward(grad_q, saved_critic, weight_grads=False, input_columns=slice(nets.obs_dim, None))
         assert grad_mu is not None
-        actor_grads = _backward(grad_mu, saved_actor, actor, True, True)[1]
-        params, exp_avgs, exp_avg_sqs, step, lr = actor_state
-        _adam(params, actor_grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps)
-        sources, target_params = targets
-        for target, source in zip(target_params, sources):
+        nets.actor.backward(grad_mu, saved_actor)
+        _adam(actor_adam)
+        sources, targets = polyak
+        for target, source in zip(targets, sources):
             target.lerp_(source, tau)
     return critic_loss, actor_loss
 
@@ -190,6 +127,7 @@ _COMPILED: Any = None
 
 
 def _compiled_step() -> Any:
+    """The compiled :func:`_update_step` (compiled at its first call; one graph per configuration)."""
     global _COMPILED
     if _COMPILED is None:
         # fallback_random: the noise comes from torch's own normal_ on the global generator, as in eager mode
@@ -213,7 +151,7 @@ def _adam_fallback(optimizer: th.optim.Optimizer, params: list[th.nn.Parameter])
         ("decoupled_weight_decay", not group.get("decoupled_weight_decay", False)),
     ):
         if not ok:
-            return f"optimizer option {key}={group.get(key)!r}"
+            return f"optimizer option {key}={group.get(key)!r} is not covered"
     if {id(p) for p in group["params"]} != {id(p) for p in params}:
         return "optimizer does not hold exactly the network's parameters"
     if any(p.device.type != "cpu" for p in params):
@@ -249,66 +187,64 @@ def compile_fallback(model: Any, nets: Union[ManualNetworks, str], sampler: Opti
 class CompiledUpdate:
     """
     The compiled gradient step of one model: gathers the tensors it reads and writes (the replay sampler's views,
-    the networks' parameters, the optimizers' state) and calls the compiled graph.
+    the networks' parameters and gradients, the optimizers' state) and calls the compiled graph.
 
-    :param model: The :class:`sb3_ddpg_ext.ddpg.DDPG` model (after the optimizers' first step, which creates
-        their state).
+    :param model: The :class:`sb3_ddpg_ext.ddpg.DDPG` model, after the optimizers' first step (see :meth:`ready`).
     :param nets: Its hand-written networks.
     :param sampler: Its torch replay sampler.
     """
 
     def __init__(self, model: Any, nets: ManualNetworks, sampler: TorchReplaySampler):
         self.sampler = sampler
-        self.obs_dim = nets.obs_dim
-        self.nets = (
-            _layers(nets.actor),
-            [_layers(c) for c in nets.critics],
-            _layers(nets.actor_target),
-            [_layers(c) for c in nets.critic_targets],
-        )
-        self.actor_state, self.actor_steps = self._adam_state(model.actor.optimizer, nets.actor.parameters())
-        self.critic_state, self.critic_steps = self._adam_state(
-            model.critic.optimizer, [p for c in nets.critics for p in c.parameters()]
-        )
+        self.nets = nets
+        self._optimizers = (model.actor.optimizer, model.critic.optimizer)
+        actor_params = nets.actor.parameters()
+        critic_params = [p for c in nets.critics for p in c.parameters()]
+        self.actor_adam, self._actor_steps = self._adam_state(model.actor.optimizer, actor_params)
+        self.critic_adam, self._critic_steps = self._adam_state(model.critic.optimizer, critic_params)
+        targets: list[th.Tensor] = [*nets.actor_target.parameters(), *[p for c in nets.critic_targets for p in c.parameters()]]
         # the parameter objects themselves everywhere (no detached aliases: the graph sees each tensor once); the
         # step runs under no_grad, where in-place updates of parameters are allowed
-        sources = [*nets.actor.parameters(), *[p for c in nets.critics for p in c.parameters()]]
-        targets = [*nets.actor_target.parameters(), *[p for c in nets.critic_targets for p in c.parameters()]]
-        self.targets: tuple[list[th.Tensor], list[th.Tensor]] = (list(sources), list(targets))
-        group = model.critic.optimizer.param_groups[0]
-        self.betas = tuple(group["betas"])
-        self.eps = float(group["eps"])
-        self._optimizers = (model.actor.optimizer, model.critic.optimizer)
-        self._state_objects = tuple(opt.state for opt in self._optimizers)
+        self.polyak: tuple[list[th.Tensor], list[th.Tensor]] = ([*actor_params, *critic_params], targets)
+        self._key = self._state_key(model)
+
+    def _state_key(self, model: Any) -> tuple[Any, ...]:
+        """What the gathered tensors depend on: the optimizers, their state dicts, Adam's hyperparameters."""
+        return tuple(
+            (opt, opt.state, tuple(opt.param_groups[0]["betas"]), opt.param_groups[0]["eps"])
+            for opt in (model.actor.optimizer, model.critic.optimizer)
+        )
 
     @staticmethod
-    def _adam_state(
-        optimizer: th.optim.Optimizer, params: list[th.nn.Parameter]
-    ) -> tuple[tuple[list[th.Tensor], list[th.Tensor], list[th.Tensor], th.Tensor, th.Tensor], list[th.Tensor]]:
-        """:return: ``(params, exp_avgs, exp_avg_sqs, step, lr)`` as the graph reads them, and every step tensor."""
+    def _adam_state(optimizer: th.optim.Optimizer, params: list[th.nn.Parameter]) -> tuple[AdamState, list[th.Tensor]]:
+        """:return: The graph's view of the optimizer (see :data:`AdamState`) and all its step tensors."""
         states = [optimizer.state[p] for p in params]
         steps = [s["step"] for s in states]
-        lr = th.tensor(float(optimizer.param_groups[0]["lr"]))
-        return (list(params), [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], steps[0], lr), steps
+        group = optimizer.param_groups[0]
+        beta1, beta2 = group["betas"]
+        lr = th.tensor(float(group["lr"]))
+        param_list: list[th.Tensor] = list(params)
+        view = (param_list, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], steps[0], lr)
+        return (*view, float(beta1), float(beta2), float(group["eps"])), steps
 
     @staticmethod
     def ready(model: Any, nets: ManualNetworks) -> bool:
-        """:return: Whether both optimizers have their Adam state (tensor steps), i.e. have taken a first step."""
+        """
+        :return: Whether both optimizers have their Adam state (tensor steps, created by their first ``step()``) and
+            every parameter its ``.grad`` buffer (allocated by the first hand-written backward).
+        """
         for optimizer, mlps in ((model.actor.optimizer, [nets.actor]), (model.critic.optimizer, nets.critics)):
             for p in (p for m in mlps for p in m.parameters()):
                 state = optimizer.state.get(p)
-                if not state or "exp_avg" not in state or not th.is_tensor(state.get("step")):
+                if p.grad is None or not state or "exp_avg" not in state or not th.is_tensor(state.get("step")):
                     return False
         return True
 
     def is_valid_for(self, model: Any, sampler: Optional[TorchReplaySampler]) -> bool:
-        """:return: Whether the gathered tensors are still the model's (same sampler, optimizers and state dicts)."""
-        return (
-            sampler is self.sampler
-            and self._optimizers == (model.actor.optimizer, model.critic.optimizer)
-            and all(a is b for a, b in zip(self._state_objects, (opt.state for opt in self._optimizers)))
-            and self.betas == tuple(model.critic.optimizer.param_groups[0]["betas"])
-            and self.eps == float(model.critic.optimizer.param_groups[0]["eps"])
+        """:return: Whether the gathered tensors are still the model's (same sampler, optimizers, state dicts)."""
+        key = self._state_key(model)
+        return sampler is self.sampler and all(
+            a[0] is b[0] and a[1] is b[1] and a[2:] == b[2:] for a, b in zip(self._key, key)
         )
 
     def step(self, model: Any, batch_size: int, actor_step: bool) -> tuple[th.Tensor, th.Tensor]:
@@ -324,28 +260,18 @@ class CompiledUpdate:
         buf = sampler.buffer
         batch_inds, env_indices = sampler.sample_indices(batch_size)
         idx = th.from_numpy(batch_inds * buf.n_envs + env_indices)
-        if sampler._next_obs is None:
+        if sampler._next_obs is None:  # optimize_memory_usage: s' is the next row of the observations
             next_idx = th.from_numpy(((batch_inds + 1) % buf.buffer_size) * buf.n_envs + env_indices)
             next_src = sampler._obs
         else:
             next_idx, next_src = idx, sampler._next_obs
-        self.actor_state[4].fill_(model.actor.optimizer.param_groups[0]["lr"])
-        self.critic_state[4].fill_(model.critic.optimizer.param_groups[0]["lr"])
-        # Adam's step counters (one per parameter, all equal), as optimizer.step() increments them
-        th._foreach_add_(self.critic_steps + self.actor_steps if actor_step else self.critic_steps, 1)
+        self.actor_adam[4].fill_(self._optimizers[0].param_groups[0]["lr"])
+        self.critic_adam[4].fill_(self._optimizers[1].param_groups[0]["lr"])
+        # Adam's step counters (one per parameter, all equal), incremented as optimizer.step() does
+        th._foreach_add_(self._critic_steps + self._actor_steps if actor_step else self._critic_steps, 1)
         sigma = model.target_policy_noise if model._target_noise_active() else 0.0
-        config = (
-            float(model.gamma),
-            float(model.tau),
-            float(self.betas[0]),
-            float(self.betas[1]),
-            self.eps,
-            float(sigma),
-            float(model.target_noise_clip),
-            str(model.target_noise_sampling),
-            self.obs_dim,
-            actor_step,
-        )
+        config = (float(model.gamma), float(model.tau), float(sigma), float(model.target_noise_clip),
+                  str(model.target_noise_sampling), actor_step)  # fmt: skip
         data = (sampler._obs, next_src, sampler._actions, sampler._rewards, sampler._dones, sampler._timeouts)
         with th.no_grad():
-            return _compiled_step()(idx, next_idx, data, self.nets, self.actor_state, self.critic_state, self.targets, config)
+            return _compiled_step()(idx, next_idx, data, self.nets, self.actor_adam, self.critic_adam, self.polyak, config)
