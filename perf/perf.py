@@ -72,8 +72,8 @@ from typing import Any, Optional
 import numpy as np
 import torch as th
 
-UPDATE_VARIANTS = ("sb3", "exact", "fast", "fast_ln", "fast_tn_action", "fast_tn_param_batch")
-E2E_VARIANTS = ("sb3", "exact", "fast", "fast_param_noise")
+UPDATE_VARIANTS = ("sb3", "exact", "fast", "fast_compiled", "fast_ln", "fast_tn_action", "fast_tn_param_batch")
+E2E_VARIANTS = ("sb3", "exact", "fast", "fast_compiled", "fast_param_noise")
 #: The optional end-to-end peer (sbx's ``DDPG``), measured at 1 thread only.
 SBX_VARIANT = "sbx"
 SBX_INSTALL_HINT = "pip install sbx-rl"
@@ -121,6 +121,8 @@ def make_model(variant: str, env_id: str, net: list[int], batch: int, seed: int,
         extra.update(target_policy_noise=0.2)
     elif variant == "fast_tn_param_batch":
         extra.update(target_policy_noise=0.05, target_noise_space="parameter", target_noise_sampling="per_batch")
+    elif variant == "fast_compiled":
+        extra.update(compile_update=True)
     return DDPG(policy, env_id, policy_kwargs=policy_kwargs, **common, **extra)
 
 
@@ -336,8 +338,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model.learn(args.fill)
     e2e_models = {v: make_model(v, args.env, args.net, args.batch, args.seed, args.fill) for v in e2e_variants}
     callbacks = {v: (ParameterNoiseCallback(seed=args.seed) if v == "fast_param_noise" else None) for v in e2e_variants}
-    for v, model in e2e_models.items():  # warm-up past learning_starts, with some updates (sbx: JIT compilation)
+    warm_up_s: dict[str, float] = {}
+    for v, model in e2e_models.items():  # warm-up past learning_starts, with some updates (sbx, compiled: compilation)
+        start = time.perf_counter()
         model.learn(args.fill + 10, callback=callbacks[v])
+        warm_up_s[v] = time.perf_counter() - start
+    compiled_models = [m for v, m in [*upd_models.items(), *e2e_models.items()] if v == "fast_compiled"]
+    for model in compiled_models:
+        model.train(2, batch_size=args.batch)  # the first train() creates the optimizers' state: eager
+        model.train(2, batch_size=args.batch)  # compiles (or reuses) the graph
+        if model.compiled_update_fallback is not None:
+            raise RuntimeError(f"fast_compiled: the compiled update does not run: {model.compiled_update_fallback}")
 
     shapes = gemm_shapes(obs_dim, act_dim, args.net, args.batch)
     results: dict[str, Any] = {}
@@ -400,12 +411,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_ms_per_update": {"median": cpu_upd, "rounds": upd_cpu} if update_variants else None,
             "env_steps_per_cpu_s": {"median": cpu_e2e, "rounds": e2e_cpu},
             "sbx": sbx_here,
+            # wall time of each end-to-end model's warm-up learn() (fill + 10 steps): includes sbx's JIT and the
+            # compiled update's first compilation (inductor's on-disk cache makes later processes faster)
+            "warm_up_s": warm_up_s,
             # paired: the median over rounds of the per-round ratio (rounds are interleaved, so this cancels load
             # that drifts between rounds better than the ratio of medians); None: not measured (--e2e-only, no sbx)
             "paired_ratios": {
                 "update_speedup_fast_vs_sb3": _paired(upd, "sb3", "fast"),
                 "update_fast_over_gemm_floor": _paired(upd_floor, "fast", "floor"),
                 "e2e_speedup_fast_vs_sb3": _paired(e2e, "fast", "sb3"),
+                "e2e_speedup_compiled_vs_sb3": _paired(e2e, "fast_compiled", "sb3"),
+                "e2e_speedup_compiled_vs_fast": _paired(e2e, "fast_compiled", "fast"),
+                "e2e_speedup_compiled_vs_sbx": _paired(e2e, "fast_compiled", SBX_VARIANT),
+                "update_compiled_over_gemm_floor": _paired(upd_floor, "fast_compiled", "floor"),
+                "update_speedup_compiled_vs_fast": _paired(upd, "fast", "fast_compiled"),
                 "e2e_speedup_fast_vs_sbx": _paired(e2e, "fast", SBX_VARIANT),
                 "e2e_speedup_sbx_vs_sb3": _paired(e2e, SBX_VARIANT, "sb3"),
                 "param_noise_e2e_overhead": _minus_one(_paired(e2e, "fast", "fast_param_noise")),
@@ -499,6 +518,13 @@ def print_summary(report: dict[str, Any]) -> None:
                 else ""
             )
         )
+        if pr.get("e2e_speedup_compiled_vs_fast") is not None:
+            print(
+                f"    compiled update (paired): end-to-end vs fast {_x(pr['e2e_speedup_compiled_vs_fast'])}, vs SB3 "
+                f"{_x(pr['e2e_speedup_compiled_vs_sb3'])}, vs sbx {_x(pr['e2e_speedup_compiled_vs_sbx'])}; update vs fast "
+                f"{_x(pr['update_speedup_compiled_vs_fast'])}, compiled/floor {_x(pr['update_compiled_over_gemm_floor'])}; "
+                f"warm-up (compilation) {res['warm_up_s'].get('fast_compiled', float('nan')):.1f} s"
+            )
         if SBX_VARIANT in e2e:
             print(
                 f"    sbx (paired): end-to-end fast vs sbx {_x(pr['e2e_speedup_fast_vs_sbx'])}, "

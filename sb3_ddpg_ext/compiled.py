@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Union
 
+import numpy as np
 import torch as th
 
 from sb3_ddpg_ext.fast import ManualNetworks, TorchReplaySampler
@@ -207,6 +208,8 @@ class CompiledUpdate:
         # step runs under no_grad, where in-place updates of parameters are allowed
         self.polyak: tuple[list[th.Tensor], list[th.Tensor]] = ([*actor_params, *critic_params], targets)
         self._key = self._state_key(model)
+        #: Whether a step has run (the graph compiled); until then a failed compilation undoes the step's draws
+        self.verified = False
 
     def _state_key(self, model: Any) -> tuple[Any, ...]:
         """What the gathered tensors depend on: the optimizers, their state dicts, Adam's hyperparameters."""
@@ -258,6 +261,7 @@ class CompiledUpdate:
         """
         sampler = self.sampler
         buf = sampler.buffer
+        np_state = None if self.verified else np.random.get_state()
         batch_inds, env_indices = sampler.sample_indices(batch_size)
         idx = th.from_numpy(batch_inds * buf.n_envs + env_indices)
         if sampler._next_obs is None:  # optimize_memory_usage: s' is the next row of the observations
@@ -268,10 +272,21 @@ class CompiledUpdate:
         self.actor_adam[4].fill_(self._optimizers[0].param_groups[0]["lr"])
         self.critic_adam[4].fill_(self._optimizers[1].param_groups[0]["lr"])
         # Adam's step counters (one per parameter, all equal), incremented as optimizer.step() does
-        th._foreach_add_(self._critic_steps + self._actor_steps if actor_step else self._critic_steps, 1)
+        steps = self._critic_steps + self._actor_steps if actor_step else self._critic_steps
+        th._foreach_add_(steps, 1)
         sigma = model.target_policy_noise if model._target_noise_active() else 0.0
         config = (float(model.gamma), float(model.tau), float(sigma), float(model.target_noise_clip),
                   str(model.target_noise_sampling), actor_step)  # fmt: skip
         data = (sampler._obs, next_src, sampler._actions, sampler._rewards, sampler._dones, sampler._timeouts)
-        with th.no_grad():
-            return _compiled_step()(idx, next_idx, data, self.nets, self.actor_adam, self.critic_adam, self.polyak, config)
+        try:
+            with th.no_grad():
+                losses = _compiled_step()(
+                    idx, next_idx, data, self.nets, self.actor_adam, self.critic_adam, self.polyak, config
+                )
+        except BaseException:
+            th._foreach_add_(steps, -1)  # e.g. the graph failed to compile: nothing else was touched
+            if not self.verified and np_state is not None:
+                np.random.set_state(np_state)  # and the batch is drawn again, by the eager update
+            raise
+        self.verified = True
+        return losses

@@ -410,6 +410,7 @@ class DDPG(SB3DDPG):
             "_manual_key",
             "_policy_hooks",
             "_compiled",
+            "_compile_error",
             "_eval_switch_modules",
             "_all_params",
             "_all_target_params",
