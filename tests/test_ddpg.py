@@ -69,6 +69,7 @@ def test_constructor_is_drop_in():
         "target_noise_sampling": "per_sample",
         "target_noise_space": "action",
         "update_mode": "fast",
+        "compile_update": False,
     }
     assert issubclass(DDPG, SB3DDPG)
     assert DDPG.policy_aliases["LnMlpPolicy"] is LnMlpPolicy
