@@ -70,10 +70,10 @@ def step_calls(monkeypatch):
 
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_compiled_updates_match_the_eager_fast_update_by_update(config, step_calls):
-    """Every train() call of a learn() (from the same state, see ShadowUpdateCheck) gives the eager fast update's
-    parameters within UPDATE_TOL and its Adam state within MOMENT_RTOL, with the same numpy and torch random draws
-    (batches, target noise); every gradient step after the first train() call (which creates the optimizers' state
-    eagerly) goes through the graph."""
+    """The train() calls of a learn() (each from the same state, see ShadowUpdateCheck) give the eager fast update's
+    parameters within UPDATE_TOL, its Adam state within MOMENT_RTOL (both in 95% of calls, below) and its critic loss,
+    with the same numpy and torch random draws (batches, target noise); every gradient step after the first train()
+    call (which creates the optimizers' state eagerly) goes through the graph."""
     model = make(config, compile_update=True)
     check = ShadowUpdateCheck(make(config, compile_update=False), check_acting=False, same_torch_rng=True)
     model.learn(300, callback=check)
@@ -81,14 +81,27 @@ def test_compiled_updates_match_the_eager_fast_update_by_update(config, step_cal
     n_calls = len(check.param_diffs)
     assert n_calls == 100 and sum(check.steps_per_call) == 200
     assert len(step_calls) == 200 - 2, "all gradient steps but the first train() call's compiled"
-    diffs = np.array(check.param_diffs)
+    diffs, moments = np.array(check.param_diffs), np.array(check.moment_diffs)
     # The graph orders float32 operations differently from the eager kernels, so in an isolated call a ReLU input
-    # within rounding of zero can land on the other side and Adam turns it into a visible step of one element (seen
-    # once: 5.6e-5 at one call of 100, at the lowest versions). A real difference (wrong bias correction, wrong noise
-    # scale) fails most calls: so 95% of calls within UPDATE_TOL, and every call well below one Adam step (lr 1e-3).
-    assert np.mean(diffs < UPDATE_TOL) >= 0.95, f"{np.sum(diffs >= UPDATE_TOL)} calls over {UPDATE_TOL}"
+    # within rounding of zero can land on the other side: that element's gradient changes outright, so its Adam
+    # moments differ visibly (relative to the tensor's largest moment, seen once: 1.4e-2 in one call of 100, on the CI
+    # machine) and Adam may turn it into a visible step of the element (seen once: 5.6e-5 in one call of 100, at the
+    # lowest versions). A real difference (wrong bias correction, wrong betas, state not written back) fails most
+    # calls (see UPDATE_TOL and MOMENT_RTOL): so 95% of calls at rounding level in both, and every
+    # call's parameters well below one Adam step (lr 1e-3).
+    off = (diffs >= UPDATE_TOL) | (moments >= MOMENT_RTOL)
+    assert np.mean(~off) >= 0.95, (
+        f"{off.sum()} calls off: params {diffs[off]}, moments {moments[off]} at calls {np.flatnonzero(off)}"
+    )
     assert diffs.max() < 5e-4, f"max {diffs.max():.3g} at call {diffs.argmax()}"
-    assert max(check.moment_diffs) < MOMENT_RTOL
+    # The losses are continuous in the parameters (a kink flip moves them by rounding only), so they check what the
+    # parameters' 95% rule lets through: measured relative difference of the call's mean critic loss, median 6-8e-8,
+    # max 3.3e-7; the target noise scaled by 1.01 (checked by hand, not kept) gives medians 3.6e-6 (LayerNorm, per
+    # sample) and 6.4e-6 (two critics, per batch), with 23 and 34 of the 100 calls over 1e-5.
+    losses = np.array(check.loss_diffs)
+    assert np.median(losses) < 1e-6 and np.mean(losses < 1e-5) >= 0.95, (
+        f"median {np.median(losses):.3g}, max {losses.max():.3g}"
+    )
     # the calls compared are real updates, far above the tolerance (lr 1e-3: about that much per Adam step)
     assert min(check.param_moves) > 100 * UPDATE_TOL
 

@@ -169,6 +169,8 @@ class ShadowUpdateCheck(BaseCallback):
         self.param_diffs: list[float] = []
         self.param_moves: list[float] = []
         self.moment_diffs: list[float] = []
+        # train() call's mean critic loss, relative difference (the logger's train/critic_loss of both models)
+        self.loss_diffs: list[float] = []
         self.steps_per_call: list[int] = []
         self.fallbacks: set[Optional[str]] = set()
         self.acting_diffs: list[float] = []
@@ -246,6 +248,8 @@ class ShadowUpdateCheck(BaseCallback):
                     scale = ref_state[key].abs().max().item()
                     worst = max(worst, (state[key] - ref_state[key]).abs().max().item() / max(scale, 1e-30))
         self.moment_diffs.append(worst)
+        loss, ref_loss = (m.logger.name_to_value["train/critic_loss"] for m in (model, ref))
+        self.loss_diffs.append(abs(loss - ref_loss) / abs(ref_loss))
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
