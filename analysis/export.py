@@ -307,6 +307,42 @@ def poi_table(a: Analysis) -> pd.DataFrame:
     )
 
 
+def factor_table(a: Analysis, factor: str) -> pd.DataFrame:
+    """One ablation factor at a glance: the baseline and the factor's variants (rows) against every task's final
+    return (``point [low, high]``, runs in brackets when fewer than the report's ``MIN_RUNS``), the IQM of the final
+    normalised score and the probability of improvement over the baseline (both ``point [low, high]``).
+
+    :param a: the analysis.
+    :param factor: a key of ``a.factors``.
+    :return: the table (empty when the factor has no variant with runs).
+    """
+    base = [a.baseline] if a.baseline and a.baseline not in a.factors[factor] else []
+    shown = base + list(a.factors[factor])
+    sm = a.summary[(a.summary["n_runs"] > 0) & a.summary["variant"].isin(shown)]
+    tasks = list(dict.fromkeys(a.summary.loc[a.summary["n_runs"] > 0, "task"]))
+    agg = a.aggregates[a.aggregates["metric"] == "IQM"].set_index("variant") if len(a.aggregates) else None
+    poi = a.poi.set_index("variant") if len(a.poi) else None
+    rows = []
+    for v in shown:
+        cells = sm[sm["variant"] == v].set_index("task")
+        if cells.empty:
+            continue
+        row: dict[str, str] = {"variant": v}
+        for t in tasks:
+            if t not in cells.index:
+                row[t] = ""
+                continue
+            c = cells.loc[t]
+            few = f" ({int(c['n_runs'])})" if bool(c["few_runs"]) else ""
+            row[t] = fmt_ci(c["final_mean"], c["final_ci_low"], c["final_ci_high"]) + few
+        if agg is not None:
+            row["IQM (normalised)"] = fmt_ci(*agg.loc[v, ["point", "low", "high"]]) if v in agg.index else ""
+        if poi is not None:
+            row[f"P(> {a.baseline})"] = fmt_ci(*poi.loc[v, ["point", "low", "high"]]) if v in poi.index else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def latex_tables(a: Analysis) -> str:
     """``tables.tex``: the per-task final scores, aggregate metrics and probability of improvement (booktabs)."""
     conf = f"{a.settings.confidence:.0%}"

@@ -137,6 +137,20 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     if len(a.poi):
         b.append(_Block("h2", f"Probability of improvement over {a.baseline}"))
         b.append(_Block("table", export.poi_table(a), "point [CI]; data: poi.csv"))
+    for factor in sorted(a.factors):
+        table = export.factor_table(a, factor)
+        if len(table):
+            b.append(_Block("h2", f"Ablation: {factor}"))
+            b.append(
+                _Block(
+                    "table",
+                    table,
+                    f"Final return per task (mean of the last {s.final_k} evaluations, mean over runs) "
+                    f"[{s.confidence:.0%} bootstrap CI], runs in brackets where fewer than {MIN_RUNS}; IQM of the final "
+                    f"normalised score and probability of improvement over {a.baseline} over all tasks, "
+                    f"[{s.confidence:.0%} stratified-bootstrap CI]. Data: summary.csv, aggregates.csv, poi.csv.",
+                )
+            )
     b.append(_Block("h2", "Figures"))
     for title, caption, paths in figures:
         b.append(_Block("figure", paths, f"{title}: {caption}"))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import export
 from analysis.__main__ import main
 from analysis.report import ReportSettings, analyse, build_report
 from analysis.synthetic import synthetic_suite, write_runner_run
@@ -118,6 +119,26 @@ def test_aggregates_and_comparisons(report):
     assert a.sample_efficiency_x == "timesteps"
     prof = a.profiles[a.profiles["variant"] == "baseline"]["point"].to_numpy()
     assert np.all(np.diff(prof) <= 1e-12)  # a performance profile never increases with tau
+
+
+def test_factor_tables(report):
+    """Each ablation factor's section: the baseline and the factor's variants against every task, cells taken from
+    summary.csv / aggregates.csv / poi.csv (runs in brackets: every cell here has 3 runs, fewer than MIN_RUNS)."""
+    a, out = report
+    table = export.factor_table(a, "noise")
+    assert list(table["variant"]) == ["baseline", "noise_ou"]
+    tasks = list(a.summary["task"].unique())
+    assert sorted(tasks) == sorted(TASKS)
+    assert list(table.columns) == ["variant", *tasks, "IQM (normalised)", "P(> baseline)"]
+    s = a.summary.set_index(["task", "variant"]).loc[("HalfCheetah-v5", "noise_ou")]
+    cell = table.set_index("variant").loc["noise_ou", "HalfCheetah-v5"]
+    assert cell == export.fmt_ci(s["final_mean"], s["final_ci_low"], s["final_ci_high"]) + " (3)"
+    iqm = a.aggregates.set_index(["variant", "metric"]).loc[("noise_ou", "IQM")]
+    assert table.set_index("variant").loc["noise_ou", "IQM (normalised)"] == export.fmt_ci(*iqm[["point", "low", "high"]])
+    assert table.set_index("variant").loc["baseline", "P(> baseline)"] == ""  # the baseline against itself: no row
+    md = (out / "report.md").read_text()
+    assert "## Ablation: layer_norm" in md and "## Ablation: noise" in md
+    assert cell in md.split("## Ablation: noise")[1]
 
 
 def test_reproducible_for_a_fixed_seed(suite):
