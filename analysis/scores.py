@@ -21,6 +21,12 @@ Entries are keyed by the exact environment id; :func:`lookup_scores` falls back 
 same environment (e.g. the TD3 paper's ``HalfCheetah-v1`` uses the ``HalfCheetah-v5`` random score) and says so
 in its ``note``. Reward definitions changed little between MuJoCo v1 and v5 for these tasks, but not nothing
 (e.g. Ant's contact cost), so cross-version normalised scores are approximate.
+
+Reward thresholds (:data:`SOLVED_THRESHOLDS`, a run *solves* its task when its final return reaches it): the
+environment spec's ``reward_threshold``, read with ``gymnasium.spec(env_id).reward_threshold`` (gymnasium 1.x and
+pybullet_envs_gymnasium registrations) on 2026-12-07. Tasks whose spec has none (``Pendulum-v1``, ``Walker2d-v5``,
+``Humanoid-v5``) are not in the table. Keyed by the exact environment id, with no fallback to another version (a
+threshold belongs to one version's reward).
 """
 
 from __future__ import annotations
@@ -92,6 +98,29 @@ SCORE_TABLE: dict[str, TaskScores] = {
     # alive bonus 10 per step minus penalties, 1000 steps: an upper bound, not attainable exactly
     "InvertedDoublePendulumBulletEnv-v0": _m(292.525, 17.812, 10000.0, "env bound (alive bonus 10 x 1000 steps)"),
     "LunarLanderContinuous-v3": _m(-237.597, 43.213, 207.451, _ZOO + " (LunarLanderContinuous-v2)"),
+}
+
+#: ``gymnasium.spec(env_id).reward_threshold`` of the project's tasks that have one (module docstring).
+SOLVED_THRESHOLDS: dict[str, float] = {
+    # Classic control / Box2D
+    "MountainCarContinuous-v0": 90.0,
+    "LunarLanderContinuous-v3": 200.0,
+    "BipedalWalker-v3": 300.0,
+    # MuJoCo v5
+    "HalfCheetah-v5": 4800.0,
+    "Hopper-v5": 3800.0,
+    "Ant-v5": 6000.0,
+    "Swimmer-v5": 360.0,
+    "InvertedPendulum-v5": 950.0,
+    "InvertedDoublePendulum-v5": 9100.0,
+    "Reacher-v5": -3.75,
+    # PyBullet (pybullet_envs_gymnasium)
+    "HalfCheetahBulletEnv-v0": 3000.0,
+    "HopperBulletEnv-v0": 2500.0,
+    "Walker2DBulletEnv-v0": 2500.0,
+    "AntBulletEnv-v0": 2500.0,
+    "InvertedPendulumBulletEnv-v0": 950.0,
+    "ReacherBulletEnv-v0": 18.0,
 }
 
 _ENV_VERSION_RE = re.compile(r"^(?P<base>.+)-v(?P<version>\d+)$")

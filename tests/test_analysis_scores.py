@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from analysis.random_scores import measure_random_score
-from analysis.scores import SCORE_TABLE, lookup_scores, normalize, score_table_frame
+from analysis.scores import SCORE_TABLE, SOLVED_THRESHOLDS, lookup_scores, normalize, score_table_frame
 
 
 def test_table_covers_every_task_of_the_hyperparams(repo_root):
@@ -19,6 +19,17 @@ def test_table_covers_every_task_of_the_hyperparams(repo_root):
         s = SCORE_TABLE[t]
         assert s.reference > s.random, t
         assert s.random_source and s.reference_source
+
+
+def test_solved_thresholds_are_the_env_specs_reward_thresholds(repo_root):
+    """Every task of the hyperparams whose gymnasium spec has a ``reward_threshold`` is in the table with that value;
+    the others (Pendulum-v1, Walker2d-v5, Humanoid-v5) are not."""
+    gymnasium = pytest.importorskip("gymnasium")
+    pytest.importorskip("pybullet_envs_gymnasium")  # registers the *BulletEnv-v0 ids
+    tasks = list(yaml.safe_load((repo_root / "hyperparams" / "ddpg.yml").read_text()))
+    specs = {t: gymnasium.spec(t).reward_threshold for t in tasks}
+    assert {t: float(v) for t, v in specs.items() if v is not None} == SOLVED_THRESHOLDS
+    assert {t for t, v in specs.items() if v is None} == {"Pendulum-v1", "Walker2d-v5", "Humanoid-v5"}
 
 
 def test_lookup_falls_back_to_another_version_and_says_so():
