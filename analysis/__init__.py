@@ -6,7 +6,8 @@ Pipeline (one module per hop; computation apart from rendering)::
     load.load_runs(paths)              -> LoadResult(evals, episodes, runs, inventory)
     align.align_runs(evals)            -> AlignedRuns: runs x steps matrix per task/variant on the task's grid
     metrics.*                          -> pure numpy estimators + vectorised stratified bootstrap
-    scores.SCORE_TABLE, normalize      -> random / reference scores (with sources); the normalisation
+    scores.SCORE_TABLE, normalize      -> random / reference scores (with sources); the normalisation;
+                                          SOLVED_THRESHOLDS: the tasks' reward thresholds
     study.analyse(paths)               -> Analysis: every table, curve, note and count of a report (no file written)
     plots.draw_figures(analysis, dir)  -> matplotlib figures (Agg, colour-blind palette)
     export.write_tables(analysis, dir) -> summary.csv, inventory.csv, ... figure data CSVs, tables.tex, commands.csv;
@@ -28,6 +29,7 @@ from .metrics import (
     area_under_curve,
     bootstrap_mean_curve_ci,
     final_return,
+    fisher_exact,
     iqm,
     max_of_mean,
     probability_of_improvement,
@@ -36,11 +38,12 @@ from .metrics import (
     task_means,
 )
 from .report import build_report, write_report
-from .scores import SCORE_TABLE, TaskScores, lookup_scores, normalize
+from .scores import SCORE_TABLE, SOLVED_THRESHOLDS, TaskScores, lookup_scores, normalize
 from .study import Analysis, ReportSettings, analyse
 
 __all__ = [
     "SCORE_TABLE",
+    "SOLVED_THRESHOLDS",
     "AlignedRuns",
     "Analysis",
     "Curves",
@@ -60,6 +63,7 @@ __all__ = [
     "build_report",
     "check_lengths",
     "final_return",
+    "fisher_exact",
     "iqm",
     "load_curve_arrays",
     "load_runs",

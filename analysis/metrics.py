@@ -20,10 +20,15 @@ run-score distributions: the fraction of runs scoring above ``tau``, computed pe
 
 Confidence intervals are stratified-bootstrap percentile intervals: each replicate resamples, with
 replacement, the runs of every task separately (keeping each task's number of runs).
+
+Counts of runs (e.g. runs reaching a task's reward threshold) are compared with Fisher's exact test
+(:func:`fisher_exact`, exact integer arithmetic: no scipy needed).
 """
 
 from __future__ import annotations
 
+import math
+import operator
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -256,6 +261,56 @@ def run_score_distribution(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(n > 0, above / np.maximum(n, 1), np.nan)
         return np.nanmean(frac, axis=-2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Counts
+# ----------------------------------------------------------------------------------------------------------
+#: Tables whose probability is at most the observed one's times ``1 + 1e-7`` count as "no more probable" in
+#: :func:`fisher_exact` (R's ``fisher.test`` tolerance).
+FISHER_RELATIVE_TOLERANCE = 1e-7
+
+
+def _check_counts(k1: int, n1: int, k2: int, n2: int) -> tuple[int, int, int, int]:
+    """The four counts as Python ints, checked: ``n >= 0`` and ``0 <= k <= n`` in each group."""
+    out = []
+    for name, value in (("k1", k1), ("n1", n1), ("k2", k2), ("n2", n2)):
+        value = operator.index(value)
+        if value < 0:
+            raise ValueError(f"fisher_exact: {name} must be >= 0, got {value}")
+        out.append(value)
+    for k_name, k, n_name, n in (("k1", out[0], "n1", out[1]), ("k2", out[2], "n2", out[3])):
+        if k > n:
+            raise ValueError(f"fisher_exact: {k_name} ({k}) must be <= {n_name} ({n})")
+    return out[0], out[1], out[2], out[3]
+
+
+def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test for the 2x2 table ``[[k1, n1 - k1], [k2, n2 - k2]]`` (``k1`` of
+    ``n1`` runs of one group and ``k2`` of ``n2`` of the other succeed).
+
+    Given the margins, the number of successes of the first group is hypergeometric; the p-value is the sum of
+    the probabilities of all tables with those margins that are no more probable than the observed one, up to a
+    relative tolerance of :data:`FISHER_RELATIVE_TOLERANCE` (so that equally probable tables count exactly).
+    Computed with exact integers (``math.comb``), so ties are exact; ``scipy.stats.fisher_exact`` (which compares
+    its floating-point probabilities with a tolerance of 1e-14) agrees to rounding. A table with an empty row or
+    column (a group without runs, no success or no failure at all) has p = 1.
+
+    :param k1: successes of the first group (``0 <= k1 <= n1``).
+    :param n1: runs of the first group.
+    :param k2: successes of the second group (``0 <= k2 <= n2``).
+    :param n2: runs of the second group.
+    :return: the p-value in ``(0, 1]``; swapping the groups gives the same value.
+    :raises ValueError: if a count is negative or a group has more successes than runs.
+    """
+    k1, n1, k2, n2 = _check_counts(k1, n1, k2, n2)
+    k = k1 + k2
+    # weight of the table with x successes in the first group: comb(n1, x) comb(n2, k - x) (/ comb(n1 + n2, k))
+    weights = [math.comb(n1, x) * math.comb(n2, k - x) for x in range(max(0, k - n2), min(k, n1) + 1)]
+    observed = math.comb(n1, k1) * math.comb(n2, k2)
+    scale = round(1 / FISHER_RELATIVE_TOLERANCE)  # w <= observed * (1 + tol), in integers
+    tail = sum(w for w in weights if w * scale <= observed * (scale + 1))
+    return tail / math.comb(n1 + n2, k)  # int / int: correctly rounded
 
 
 # ----------------------------------------------------------------------------------------------------------
