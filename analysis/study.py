@@ -27,13 +27,14 @@ from .metrics import (
     area_under_curve,
     bootstrap_mean_curve_ci,
     final_return,
+    fisher_exact,
     make_rng,
     max_of_mean,
     probability_of_improvement,
     run_score_distribution,
     stratified_bootstrap_ci,
 )
-from .scores import SCORE_TABLE, TaskScores, lookup_scores, normalize, score_table_frame
+from .scores import SCORE_TABLE, SOLVED_THRESHOLDS, TaskScores, lookup_scores, normalize, score_table_frame
 
 SUMMARY_COLUMNS = [
     "task",
@@ -61,6 +62,7 @@ SUMMARY_COLUMNS = [
 MIN_RUNS = 5
 AGGREGATE_COLUMNS = ["variant", "metric", "point", "low", "high", "n_tasks", "n_runs", "min_runs_per_task", "few_runs"]
 POI_COLUMNS = ["variant", "baseline", "point", "low", "high", "n_tasks", "min_runs_per_task", "few_runs"]
+SOLVED_COLUMNS = ["task", "variant", "threshold", "n_runs", "n_solved", "p_vs_baseline"]
 INVENTORY_COLUMNS = ["run", "path", "task", "variant", "seed", "status", "level", "reason"]
 
 
@@ -130,6 +132,8 @@ class Analysis:
     :param aggregates: aggregate metrics per variant (``aggregates.csv``).
     :param poi: probability of improvement over the baseline (``poi.csv``).
     :param profiles: performance profiles (``profiles.csv``).
+    :param solved: per task with a reward threshold and variant: runs whose final return reaches the threshold, and
+        the two-sided Fisher's exact p-value of that count against the baseline's on the task (``solved.csv``).
     :param sample_efficiency: per-step IQM curves (``sample_efficiency.csv``, x column ``sample_efficiency_x``).
     :param sample_efficiency_x: ``"timesteps"`` or ``"fraction"`` (of each task's budget).
     :param normalisation: random / reference scores of the tasks (``normalisation.csv``).
@@ -161,6 +165,7 @@ class Analysis:
     baseline: Optional[str]
     variants: list[str]
     factors: dict[str, list[str]]
+    solved: pd.DataFrame = field(default_factory=pd.DataFrame)
     inventory: pd.DataFrame = field(default_factory=pd.DataFrame)
     inventory_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
     inventory_entries: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -215,16 +220,20 @@ def analyse(
     paths: Union[PathLike, list[PathLike], LoadResult],
     settings: Optional[ReportSettings] = None,
     score_table: Optional[dict[str, TaskScores]] = None,
+    solved_thresholds: Optional[dict[str, float]] = None,
 ) -> Analysis:
     """Compute every table of the report.
 
     :param paths: run folders / files (see :func:`analysis.load.load_runs`) or an already loaded result.
     :param settings: analysis settings.
     :param score_table: normalisation table (default :data:`analysis.scores.SCORE_TABLE`).
+    :param solved_thresholds: reward threshold per task, for ``Analysis.solved`` (default
+        :data:`analysis.scores.SOLVED_THRESHOLDS`; exact ids, tasks without one are left out).
     :return: an :class:`Analysis`.
     """
     settings = settings or ReportSettings()
     table = SCORE_TABLE if score_table is None else score_table
+    thresholds = SOLVED_THRESHOLDS if solved_thresholds is None else solved_thresholds
     timings: dict[str, float] = {}
     timer = Timer(timings)
     notes: list[str] = []
@@ -283,6 +292,9 @@ def analyse(
             f"their final return is the mean of all their evaluations instead (final_k column): {cells}."
         )
 
+    with timer.stage("solved counts"):
+        solved = _solved(run_scores, variants, baseline, tasks, thresholds)
+
     norm_tasks = [t for t in tasks if task_scores[t] is not None]
     with timer.stage("aggregate metrics"):
         aggregates = _aggregates(run_scores, variants, norm_tasks, settings, rng)
@@ -319,6 +331,7 @@ def analyse(
         aggregates=aggregates,
         poi=poi,
         profiles=profiles,
+        solved=solved,
         sample_efficiency=sample_eff,
         sample_efficiency_x=x_kind,
         normalisation=norm,
@@ -531,6 +544,43 @@ def _poi(
             }
         )
     return pd.DataFrame(rows, columns=POI_COLUMNS)
+
+
+def _solved(
+    run_scores: pd.DataFrame,
+    variants: list[str],
+    baseline: Optional[str],
+    tasks: list[str],
+    thresholds: dict[str, float],
+) -> pd.DataFrame:
+    """Runs reaching their task's reward threshold (``final >= threshold``), per task with a threshold (in ``tasks``
+    order) and variant with runs (in ``variants`` order), with Fisher's exact test against the baseline's count.
+
+    :return: columns :data:`SOLVED_COLUMNS`; ``p_vs_baseline`` is NaN for the baseline and where it has no runs.
+    """
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for (task, variant), grp in run_scores.groupby(["task", "variant"], sort=False):
+        if task in thresholds:
+            final = grp["final"].to_numpy(float)
+            counts[(str(task), str(variant))] = (int(np.count_nonzero(final >= thresholds[task])), len(final))
+    rows = []
+    for task in (t for t in tasks if t in thresholds):
+        base = counts.get((task, baseline)) if baseline is not None else None
+        for v in variants:
+            if (task, v) not in counts:
+                continue
+            k, n = counts[(task, v)]
+            rows.append(
+                {
+                    "task": task,
+                    "variant": v,
+                    "threshold": float(thresholds[task]),
+                    "n_runs": n,
+                    "n_solved": k,
+                    "p_vs_baseline": fisher_exact(k, n, *base) if base is not None and v != baseline else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=SOLVED_COLUMNS)
 
 
 def _profile_stat(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:

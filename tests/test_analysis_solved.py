@@ -6,9 +6,12 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 
 from analysis.metrics import fisher_exact
+from analysis.report import ReportSettings, analyse, build_report
+from analysis.synthetic import write_runner_run
 
 
 def test_fisher_exact_by_hand():
@@ -70,3 +73,73 @@ def test_fisher_exact_matches_scipy_on_every_small_table():
         for k1, k2 in itertools.product(range(n1 + 1), range(n2 + 1)):
             expected = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue
             assert fisher_exact(k1, n1, k2, n2) == pytest.approx(expected, rel=1e-12, abs=0), (k1, n1, k2, n2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The solved table of an analysis
+# ----------------------------------------------------------------------------------------------------------
+STEPS = np.linspace(1000, 10_000, 10).astype(np.int64)
+MCC = "MountainCarContinuous-v0"  # reward_threshold 90
+# the baseline's last run ends 80, 85, 100: above 90 at the last evaluation, not on the mean of the last 3 (88.3)
+RAMP = [0.0] * 7 + [80.0, 85.0, 100.0]
+FINALS = {
+    (MCC, "baseline"): [95.0, 100.0, 120.0, 90.0, RAMP],  # 4 / 5 (90 reaches 90)
+    (MCC, "noise_ou"): [-30.0, 0.0, 89.9, 10.0, -5.0],  # 0 / 5
+    (MCC, "ln_both"): [95.0, 91.0, 0.0, 0.0, 0.0],  # 2 / 5
+    ("Pendulum-v1", "baseline"): [-150.0, -160.0],  # no reward threshold: not in the table
+    ("Pendulum-v1", "noise_ou"): [-200.0, -210.0],
+    ("Hopper-v5", "noise_ou"): [4000.0, 100.0],  # 1 / 2, no baseline run on the task
+}
+FACTORS = {"baseline": None, "noise_ou": "noise", "ln_both": "layer_norm"}
+
+
+@pytest.fixture(scope="module")
+def solved_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("solved_runs")
+    for (task, variant), finals in FINALS.items():
+        for seed, f in enumerate(finals):
+            curve = np.asarray(f if isinstance(f, list) else [f] * len(STEPS), dtype=float)
+            results = np.repeat(curve[:, None], 2, axis=1)  # two evaluation episodes with the same return
+            write_runner_run(out, "synthetic", task, variant, seed, STEPS, results, factor=FACTORS[variant])
+    return out
+
+
+@pytest.fixture(scope="module")
+def solved_report(solved_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("solved_report")
+    a = build_report(solved_runs, out, ReportSettings(reps=20, final_k=3, figures=False, zoo_export=False))
+    return a, out
+
+
+def test_solved_counts_and_p_values(solved_report):
+    a, _ = solved_report
+    assert a.baseline == "baseline"
+    s = a.solved
+    assert list(s.columns) == ["task", "variant", "threshold", "n_runs", "n_solved", "p_vs_baseline"]
+    assert "Pendulum-v1" not in set(s["task"])
+    got = {(t, v): (thr, n, k) for t, v, thr, n, k in zip(s["task"], s["variant"], s["threshold"], s["n_runs"], s["n_solved"])}
+    assert got == {
+        (MCC, "baseline"): (90.0, 5, 4),
+        (MCC, "noise_ou"): (90.0, 5, 0),
+        (MCC, "ln_both"): (90.0, 5, 2),
+        ("Hopper-v5", "noise_ou"): (3800.0, 2, 1),
+    }
+    p = s.set_index(["task", "variant"])["p_vs_baseline"]
+    assert np.isnan(p[(MCC, "baseline")])  # the baseline against itself
+    assert np.isnan(p[("Hopper-v5", "noise_ou")])  # no baseline run on Hopper-v5
+    # 0/5 vs 4/5: 10/210 (see test_fisher_exact_by_hand); 2/5 vs 4/5: weights 5, 50, 100, 50, 5 of 210, observed 50
+    assert p[(MCC, "noise_ou")] == pytest.approx(10 / 210, rel=1e-12)
+    assert p[(MCC, "ln_both")] == pytest.approx(110 / 210, rel=1e-12)
+    # the count is of run_scores' final (mean of the last final_k evaluations)
+    rs = a.run_scores[(a.run_scores["task"] == MCC) & (a.run_scores["variant"] == "baseline")]
+    assert sorted(rs["final"].round(6)) == [88.333333, 90.0, 95.0, 100.0, 120.0]
+
+
+def test_solved_thresholds_argument(solved_runs):
+    """``analyse(..., solved_thresholds=...)`` replaces the table: exact ids only, no other version's threshold."""
+    thresholds = {"Pendulum-v1": -155.0, "Hopper-v1": 0.0}
+    a = analyse(solved_runs, ReportSettings(reps=10, figures=False), solved_thresholds=thresholds)
+    assert list(a.solved["task"]) == ["Pendulum-v1", "Pendulum-v1"]
+    assert list(a.solved["n_solved"]) == [1, 0]  # -150 of the baseline reaches -155
+    assert a.solved["p_vs_baseline"].iloc[1] == pytest.approx(fisher_exact(0, 2, 1, 2))
+    assert analyse(solved_runs, ReportSettings(reps=10, figures=False), solved_thresholds={}).solved.empty
