@@ -2,7 +2,8 @@
 
 * :func:`write_tables`: every table of an :class:`~analysis.study.Analysis` as CSV, and ``tables.tex``
   (:func:`latex_tables`, from the display tables :func:`final_scores_table`, :func:`aggregates_table`,
-  :func:`poi_table` the Markdown/HTML report shows too);
+  :func:`poi_table` the Markdown/HTML report shows too; the report also shows :func:`factor_table` and
+  :func:`solved_table`);
 
 * :func:`run_commands`: one command per variant (per task where the commands differ by more than the task) with
   ``{task}`` and ``{seed}`` as parameters, from the runner's ``command.txt``;
@@ -343,6 +344,30 @@ def factor_table(a: Analysis, factor: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def solved_table(a: Analysis) -> pd.DataFrame:
+    """Runs reaching their task's reward threshold: ``task, variant, threshold``, ``solved`` as ``"k / n"`` and ``p``,
+    the Fisher's exact p-value against the baseline to 3 significant digits (empty for the baseline itself and where
+    the baseline has no runs on the task).
+
+    :param a: the analysis (``a.solved``).
+    :return: the table (empty when ``a.solved`` is).
+    """
+    cols = ["task", "variant", "threshold", "solved", "p"]
+    s = a.solved
+    if s.empty:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame(
+        {
+            "task": s["task"],
+            "variant": s["variant"],
+            "threshold": s["threshold"].astype(float),
+            "solved": [f"{int(k)} / {int(n)}" for k, n in zip(s["n_solved"], s["n_runs"])],
+            "p": ["" if pd.isna(p) else f"{p:.3g}" for p in s["p_vs_baseline"]],
+        },
+        columns=cols,
+    ).reset_index(drop=True)
+
+
 def latex_tables(a: Analysis) -> str:
     """``tables.tex``: the per-task final scores, aggregate metrics and probability of improvement (booktabs)."""
     conf = f"{a.settings.confidence:.0%}"
@@ -372,9 +397,9 @@ def latex_tables(a: Analysis) -> str:
 
 def write_tables(a: Analysis, out: Path) -> None:
     """Write the analysis' tables into ``out``: ``summary.csv``, ``inventory.csv``, ``aggregates.csv``, ``poi.csv``,
-    ``run_scores.csv``, ``normalisation.csv``, the figures' data (``curves.csv``, ``profiles.csv``,
-    ``sample_efficiency.csv``; the ablation figures show rows of ``aggregates.csv``), ``tables.tex`` and
-    ``commands.csv``.
+    ``solved.csv`` (runs reaching the reward threshold), ``run_scores.csv``, ``normalisation.csv``, the figures' data
+    (``curves.csv``, ``profiles.csv``, ``sample_efficiency.csv``; the ablation figures show rows of
+    ``aggregates.csv``), ``tables.tex`` and ``commands.csv``.
 
     :param a: the analysis.
     :param out: an existing folder.
@@ -383,6 +408,7 @@ def write_tables(a: Analysis, out: Path) -> None:
     a.inventory.to_csv(out / "inventory.csv", index=False)
     a.aggregates.to_csv(out / "aggregates.csv", index=False)
     a.poi.to_csv(out / "poi.csv", index=False)
+    a.solved.to_csv(out / "solved.csv", index=False)
     a.run_scores.to_csv(out / "run_scores.csv", index=False)
     a.normalisation.to_csv(out / "normalisation.csv", index=False)
     a.curves.to_csv(out / "curves.csv", index=False)

@@ -151,6 +151,18 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
                     f"[{s.confidence:.0%} stratified-bootstrap CI]. Data: summary.csv, aggregates.csv, poi.csv.",
                 )
             )
+    if len(a.solved):
+        b.append(_Block("h2", "Runs reaching the reward threshold"))
+        b.append(
+            _Block(
+                "table",
+                export.solved_table(a),
+                f"solved = final return (mean of the last {s.final_k} evaluations) >= the task's gymnasium "
+                "reward_threshold (analysis/scores.py), runs solved / runs; p = two-sided Fisher's exact test against "
+                f"{a.baseline}'s count on the same task (empty for {a.baseline} and where it has no runs), no correction "
+                "for multiple comparisons. Tasks without a reward_threshold are not listed. Data: solved.csv.",
+            )
+        )
     b.append(_Block("h2", "Figures"))
     for title, caption, paths in figures:
         b.append(_Block("figure", paths, f"{title}: {caption}"))
@@ -250,7 +262,7 @@ def _render_html(blocks: list[_Block]) -> str:
 
 def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
     """Draw the figures and write ``report.md``, ``report.html``, ``summary.csv``, ``inventory.csv``,
-    ``aggregates.csv``, ``poi.csv``, ``run_scores.csv``, the figures' data (``curves.csv``, ``profiles.csv``,
+    ``aggregates.csv``, ``poi.csv``, ``solved.csv``, ``run_scores.csv``, the figures' data (``curves.csv``, ``profiles.csv``,
     ``sample_efficiency.csv``), ``tables.tex`` (booktabs), ``commands.csv``, ``zoo/`` (the layout of
     :func:`analysis.export.export_zoo_layout`) and ``figures/*.png|svg`` into ``out``.
 

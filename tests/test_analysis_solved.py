@@ -7,11 +7,12 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.metrics import fisher_exact
 from analysis.report import ReportSettings, analyse, build_report
-from analysis.synthetic import write_runner_run
+from analysis.synthetic import synthetic_suite, write_runner_run
 
 
 def test_fisher_exact_by_hand():
@@ -143,3 +144,37 @@ def test_solved_thresholds_argument(solved_runs):
     assert list(a.solved["n_solved"]) == [1, 0]  # -150 of the baseline reaches -155
     assert a.solved["p_vs_baseline"].iloc[1] == pytest.approx(fisher_exact(0, 2, 1, 2))
     assert analyse(solved_runs, ReportSettings(reps=10, figures=False), solved_thresholds={}).solved.empty
+
+
+def test_solved_csv_and_report_section(solved_report):
+    a, out = solved_report
+    csv = pd.read_csv(out / "solved.csv")
+    pd.testing.assert_frame_equal(csv, a.solved, check_dtype=False)
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    title = "## Runs reaching the reward threshold"
+    assert md.count(title) == 1 and "<h2>Runs reaching the reward threshold</h2>" in html
+    # after the per-factor ablation tables, before the figures
+    assert md.index("## Ablation: layer_norm") < md.index("## Ablation: noise") < md.index(title) < md.index("## Figures")
+    section = md.split(title)[1].split("## Figures")[0]
+    assert "| task | variant | threshold | solved | p |" in section
+    assert f"| {MCC} | baseline | 90 | 4 / 5 |  |" in section
+    assert f"| {MCC} | noise_ou | 90 | 0 / 5 | 0.0476 |" in section  # 10/210 to 3 significant digits
+    assert f"| {MCC} | ln_both | 90 | 2 / 5 | 0.524 |" in section
+    assert "| Hopper-v5 | noise_ou | 3800 | 1 / 2 |  |" in section
+    assert "Pendulum-v1" not in section
+    caption = section.split("|")[0]
+    for words in (
+        "final return (mean of the last 3 evaluations) >= the task's gymnasium reward_threshold",
+        "two-sided Fisher's exact test against baseline's count on the same task",
+        "no correction for multiple comparisons",
+    ):
+        assert words in caption
+
+
+def test_no_section_without_a_thresholded_task(tmp_path):
+    synthetic_suite(tmp_path / "runs", ["Pendulum-v1"], {"baseline": (None, 1.0), "noise_ou": ("noise", 0.8)}, 2, n_points=5)
+    a = build_report(tmp_path / "runs", tmp_path / "out", ReportSettings(reps=10, figures=False, zoo_export=False))
+    assert a.solved.empty and list(a.solved.columns) == ["task", "variant", "threshold", "n_runs", "n_solved", "p_vs_baseline"]
+    assert "reward threshold" not in (tmp_path / "out" / "report.md").read_text()
+    assert pd.read_csv(tmp_path / "out" / "solved.csv").empty
