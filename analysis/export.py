@@ -107,19 +107,31 @@ def code_commits(runs: pd.DataFrame) -> pd.DataFrame:
     return commits.value_counts().rename_axis("git_commit").reset_index(name="n_runs").sort_values("git_commit")
 
 
-def analysis_commit() -> str:
-    """``git describe`` of the analysis code (commit, ``-dirty`` if it has uncommitted changes), or a reason."""
+#: What a report's numbers depend on, relative to the repository root: the analysis and the run-folder reading
+#: it imports from the package. Changes elsewhere (e.g. the report's own files being rewritten under results/)
+#: do not make the analysis code "dirty".
+ANALYSIS_CODE_PATHS = ("analysis", "sb3_ddpg_ext")
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False)
+
+
+def analysis_commit(root: Optional[Path] = None) -> str:
+    """The commit of the analysis code, with ``-dirty`` if :data:`ANALYSIS_CODE_PATHS` have uncommitted changes
+    to tracked files, or a reason.
+
+    :param root: the repository (default: the one holding this package).
+    """
+    root = REPO_ROOT if root is None else root
     try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty", "--abbrev=40"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
+        head = _git(root, "rev-parse", "HEAD")
+        status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *ANALYSIS_CODE_PATHS)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"unknown ({type(exc).__name__})"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown (not a git checkout)"
+    if head.returncode != 0 or not head.stdout.strip() or status.returncode != 0:
+        return "unknown (not a git checkout)"
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
 def report_command(inputs: Sequence[str], out: PathLike, options: dict[str, object]) -> str:

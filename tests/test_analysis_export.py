@@ -203,3 +203,27 @@ def test_zoo_all_plots_on_runner_folders_is_what_the_export_fixes(suite, tmp_pat
     with open(f"{pkl}.pkl", "rb") as f:
         res = pickle.load(f)
     assert len(res["Hopper-v5"]) == N_SEEDS and all(np.size(r["last_evals"]) == 1 for r in res["Hopper-v5"].values())
+
+
+def test_analysis_commit_is_dirty_only_for_analysis_code(tmp_path):
+    """The report records the analysis code's commit: rewriting a tracked report under results/ (as regenerating a
+    committed report does) leaves it clean, an uncommitted change to analysis/ marks it dirty."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    for rel in ("analysis/metrics.py", "results/s/report/summary.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("v1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert export.analysis_commit(tmp_path) == head
+    (tmp_path / "results/s/report/summary.csv").write_text("v2\n")
+    (tmp_path / "untracked.py").write_text("x\n")
+    assert export.analysis_commit(tmp_path) == head
+    (tmp_path / "analysis/metrics.py").write_text("v2\n")
+    assert export.analysis_commit(tmp_path) == head + "-dirty"
+    assert export.analysis_commit(tmp_path / "nowhere").startswith("unknown")
