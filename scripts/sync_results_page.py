@@ -21,7 +21,7 @@ import re
 import sys
 from pathlib import Path
 
-BLOCK = re.compile(r"(<!-- report: (?P<spec>.+?) -->\n)(?P<body>.*?)(<!-- /report -->)", re.DOTALL)
+BLOCK = re.compile(r"(<!-- report: (?P<spec>[^\n]+?) -->\n)(?P<body>.*?)(<!-- /report -->)", re.DOTALL)
 
 
 def report_sections(report_md: str) -> dict[str, list[str]]:
