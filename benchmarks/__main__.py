@@ -108,6 +108,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: unfinished runs are redone on the next `run`", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (e.g. `| head`, `| grep -q`): nothing more to say; stdout to /dev/null so
+        # that the interpreter's last flush does not fail again (the Python docs' recipe, exit status 1)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -817,3 +817,22 @@ def test_source_checkout_is_the_working_root():
     # (SOURCE_ROOT None, see tests/test_wheel_install.py) runs them in the current folder.
     assert SOURCE_ROOT == REPO_ROOT
     assert runner_module.work_root() == REPO_ROOT
+
+
+def test_cli_output_into_a_closed_pipe_exits_quietly():
+    """`python -m benchmarks list | grep -q ...`: when the reader has gone, no traceback, exit status 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr
