@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PERF_SCRIPTS = ("perf.py", "param_noise_overhead.py", "report_perf.py", "runner_throughput.py")
+PERF_SCRIPTS = ("perf.py", "param_noise_overhead.py", "report_perf.py", "runner_throughput.py", "gemm_torch_vs_jax.py")
 
 
 def _setup_cfg_options() -> tuple[list[str], dict[str, str]]:
