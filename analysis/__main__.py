@@ -19,6 +19,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _open_unit(text: str) -> float:
     try:
         value = float(text)
@@ -68,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         help="draw learning curves as a centred moving average over this many evaluations (default 1: raw; "
         "metrics always use the raw returns)",
     )
+    r.add_argument(
+        "--run-seeds",
+        type=_non_negative_int,
+        nargs="+",
+        default=None,
+        metavar="SEED",
+        help="use only the runs of these seeds (default: all), e.g. a study in progress at a balanced point",
+    )
     r.add_argument("--no-figures", action="store_true", help="tables only")
     r.add_argument(
         "--no-zoo-export",
@@ -100,6 +118,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             figures=not args.no_figures,
             smooth=args.smooth,
             zoo_export=not args.no_zoo_export,
+            run_seeds=tuple(args.run_seeds) if args.run_seeds is not None else None,
         )
         try:
             a = build_report(args.runs, args.out, settings)

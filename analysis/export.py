@@ -140,7 +140,12 @@ def report_command(inputs: Sequence[str], out: PathLike, options: dict[str, obje
     for flag, value in options.items():
         if value is None or value is False:
             continue
-        argv += [flag] if value is True else [flag, str(value)]
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
     return shlex.join(argv)
 
 

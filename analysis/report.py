@@ -55,6 +55,7 @@ def _report_options(s: ReportSettings) -> dict[str, object]:
         "--smooth": s.smooth if s.smooth > 1 else None,
         "--no-figures": not s.figures,
         "--no-zoo-export": not s.zoo_export,
+        "--run-seeds": list(s.run_seeds) if s.run_seeds is not None else None,
     }
 
 
@@ -92,10 +93,7 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
     b.append(
         _Block(
             "pre",
-            "# this report (analysis code "
-            + export.analysis_commit()
-            + ")\n"
-            + export.report_command(a.inputs, out, _report_options(s)),
+            "# this report (analysis code " + export.analysis_commit() + ")\n" + report_command_line(a, out),
         )
     )
     if zoo_cmd:
@@ -260,8 +258,14 @@ def _render_html(blocks: list[_Block]) -> str:
     return "\n".join(parts)
 
 
+def report_command_line(a: Analysis, out: PathLike) -> str:
+    """The ``python -m analysis report`` command that rebuilds this report into ``out`` (its ``command.txt``)."""
+    return export.report_command(a.inputs, out, _report_options(a.settings))
+
+
 def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
-    """Draw the figures and write ``report.md``, ``report.html``, ``summary.csv``, ``inventory.csv``,
+    """Draw the figures and write ``report.md``, ``report.html``, ``command.txt`` (the command that rebuilds it),
+    ``summary.csv``, ``inventory.csv``,
     ``aggregates.csv``, ``poi.csv``, ``solved.csv``, ``run_scores.csv``, the figures' data (``curves.csv``, ``profiles.csv``,
     ``sample_efficiency.csv``), ``tables.tex`` (booktabs), ``commands.csv``, ``zoo/`` (the layout of
     :func:`analysis.export.export_zoo_layout`) and ``figures/*.png|svg`` into ``out``.
@@ -284,6 +288,7 @@ def write_report(a: Analysis, out: PathLike) -> dict[str, Path]:
         blocks = _blocks(a, figures, out, zoo_cmd)
         (out / "report.md").write_text(_render_md(blocks, out), encoding="utf-8")
         (out / "report.html").write_text(_render_html(blocks), encoding="utf-8")
+        (out / "command.txt").write_text(report_command_line(a, out) + "\n", encoding="utf-8")
     return {"md": out / "report.md", "html": out / "report.html", "summary": out / "summary.csv", "figures": out / "figures"}
 
 
@@ -313,6 +318,7 @@ __all__ = [
     "inventory_frame",
     "latex_tables",
     "poi_table",
+    "report_command_line",
     "timing_table",
     "write_report",
 ]

@@ -64,6 +64,8 @@ AGGREGATE_COLUMNS = ["variant", "metric", "point", "low", "high", "n_tasks", "n_
 POI_COLUMNS = ["variant", "baseline", "point", "low", "high", "n_tasks", "min_runs_per_task", "few_runs"]
 SOLVED_COLUMNS = ["task", "variant", "threshold", "n_runs", "n_solved", "p_vs_baseline"]
 INVENTORY_COLUMNS = ["run", "path", "task", "variant", "seed", "status", "level", "reason"]
+#: ``reason`` of the runs left out by ``ReportSettings.run_seeds``.
+SEED_NOT_SELECTED = "seed not selected"
 
 
 @dataclass
@@ -86,6 +88,9 @@ class ReportSettings:
     :param smooth: learning curves are drawn as a centred moving average over this many evaluations (1 = raw);
         only the figure (and the ``mean_smoothed`` column of ``curves.csv``): every metric uses the raw returns.
     :param zoo_export: write ``zoo/<variant>/<algo>/<task>_<seed>/evaluations.npz`` for the zoo's ``all_plots``.
+    :param run_seeds: use only the runs of these seeds (``None``: all); the others are listed as excluded
+        (``"seed not selected"``). For a report of a study in progress at a balanced point (every cell at seeds
+        0..k) while runs of seed k + 1 are already committed.
     """
 
     reps: int = 2000
@@ -100,8 +105,13 @@ class ReportSettings:
     figures: bool = True
     smooth: int = 1
     zoo_export: bool = True
+    run_seeds: Optional[tuple[int, ...]] = None
 
     def __post_init__(self) -> None:
+        if self.run_seeds is not None:
+            self.run_seeds = tuple(sorted({int(x) for x in self.run_seeds}))
+            if not self.run_seeds:
+                raise ValueError("ReportSettings: run_seeds must name at least one seed (None: every seed)")
         if self.reps < 1:
             raise ValueError(f"ReportSettings: reps must be >= 1, got {self.reps}")
         if not 0 < self.confidence < 1:
@@ -249,10 +259,21 @@ def analyse(
 
     with timer.stage("align"):
         runs = loaded.runs
+        unselected: set[str] = set()
+        if settings.run_seeds is not None:
+            out = runs["included"].astype(bool) & ~runs["seed"].isin(settings.run_seeds)
+            unselected = set(runs.loc[out, "run"])
+            runs.loc[out, ["included", "reason"]] = [False, SEED_NOT_SELECTED]
+            for run, path in zip(runs.loc[out, "run"], runs.loc[out, "path"]):
+                loaded.inventory.add(run, path, "excluded", f"{SEED_NOT_SELECTED} (run_seeds {list(settings.run_seeds)})")
+            notes.append(
+                f"Only the runs of seeds {', '.join(map(str, settings.run_seeds))} are used (--run-seeds): "
+                f"{len(unselected)} runs of other seeds are excluded and listed in the inventory."
+            )
         incomplete = check_lengths(runs, loaded.inventory, settings.min_fraction)
         if incomplete:
             runs.loc[runs["run"].isin(incomplete), ["included", "reason"]] = [False, "incomplete"]
-        evals = loaded.evals[~loaded.evals["run"].isin(incomplete)]
+        evals = loaded.evals[~loaded.evals["run"].isin(incomplete | unselected)]
         aligned = align_runs(evals) if len(evals) else AlignedRuns()
 
     variants, tasks = aligned.variants, aligned.tasks
@@ -367,7 +388,8 @@ def _per_task(
     rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rows, curve_frames, score_rows = [], [], []
-    excluded = runs[~runs["included"].astype(bool)]
+    # runs of seeds left out by run_seeds are outside the analysis (listed in the inventory only), not excluded runs
+    excluded = runs[~runs["included"].astype(bool) & (runs["reason"] != SEED_NOT_SELECTED)]
     for c in aligned:
         task, variant, run_ids, seeds, steps, mat = c.task, c.variant, c.runs, c.seeds, c.steps, c.values
         keep = ~np.isnan(mat).any(axis=0)  # a grid point some run does not cover (only with an explicit grid)
@@ -775,13 +797,14 @@ def _inventory_tables(loaded: LoadResult) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "what": "excluded: incomplete (shorter than the task's other runs)",
                 "count": int((runs["reason"] == "incomplete").sum()),
             },
+            {"what": "excluded: seed not selected (--run-seeds)", "count": int((runs["reason"] == SEED_NOT_SELECTED).sum())},
             {
                 "what": "excluded: other (unreadable/missing data, still running)",
                 "count": int(
                     (
                         ~runs["included"].astype(bool)
                         & ~status.isin(["failed", "diverged"])
-                        & (runs["reason"] != "incomplete")
+                        & ~runs["reason"].isin(["incomplete", SEED_NOT_SELECTED])
                     ).sum()
                 ),
             },

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -153,3 +155,52 @@ def test_cli_same_command_same_summary(suite, tmp_path):
         outs.append({f: (tmp_path / name / f).read_bytes() for f in ("summary.csv", "aggregates.csv", "poi.csv")})
     assert outs[0] == outs[1]
     assert outs[0]["summary.csv"] != outs[2]["summary.csv"]  # another seed, other intervals: the check can fail
+
+
+def test_run_seeds_gives_the_report_of_those_seeds_alone(suite, tmp_path):
+    """--run-seeds 0 1 on seeds 0-2 = the report of a copy holding only seeds 0-1; seed 2 listed as excluded."""
+    only = tmp_path / "only"
+    shutil.copytree(suite, only)
+    for variant in VARIANTS:
+        shutil.rmtree(_seed_dir(only, variant, 2))
+    settings = {"reps": 200, "figures": False, "zoo_export": False}
+    picked = build_report(suite, tmp_path / "picked", ReportSettings(run_seeds=(1, 0, 1), **settings))
+    build_report(only, tmp_path / "alone", ReportSettings(**settings))
+    for name in ("summary.csv", "aggregates.csv", "poi.csv", "run_scores.csv"):
+        a = pd.read_csv(tmp_path / "picked" / name)
+        b = pd.read_csv(tmp_path / "alone" / name)
+        if "run" in a:  # run ids are paths: compare them relative to their root
+            a["run"] = a["run"].str.replace(str(suite), "", regex=False)
+            b["run"] = b["run"].str.replace(str(only), "", regex=False)
+        pd.testing.assert_frame_equal(a, b, obj=name)
+    runs = picked.loaded.runs
+    assert sorted(runs.loc[runs["included"].astype(bool), "seed"].unique()) == [0, 1]
+    dropped = runs[runs["reason"] == "seed not selected"]
+    assert len(dropped) == 2 and set(dropped["seed"]) == {2}
+    inv = pd.read_csv(tmp_path / "picked" / "inventory.csv")
+    assert (inv["reason"].str.startswith("seed not selected")).sum() == 2
+    assert any("--run-seeds" in n for n in picked.notes)
+    assert (tmp_path / "picked" / "command.txt").read_text().strip().endswith("--run-seeds 0 1")
+
+
+def test_cli_run_seeds_round_trips_through_command_txt(suite, tmp_path):
+    """The command.txt a report writes rebuilds the same tables (here with --run-seeds)."""
+    assert (
+        main(["report", str(suite), "--out", str(tmp_path / "a"), "--reps", "100", "--no-figures", "--run-seeds", "2", "0"])
+        == 0
+    )
+    argv = shlex.split((tmp_path / "a" / "command.txt").read_text())
+    assert argv[:4] == ["python", "-m", "analysis", "report"] and argv[argv.index("--run-seeds") + 1 :][:2] == ["0", "2"]
+    argv[argv.index("--out") + 1] = str(tmp_path / "b")
+    assert main(argv[3:]) == 0
+    for name in ("summary.csv", "aggregates.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert set(pd.read_csv(tmp_path / "a" / "run_scores.csv")["seed"]) == {0, 2}
+
+
+def test_run_seeds_with_no_run_left_is_a_clear_error(suite, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(suite), "--out", str(tmp_path / "r"), "--run-seeds", "-1"])
+    assert exc.value.code == 2 and "argument --run-seeds: must be >= 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="run_seeds must name at least one seed"):
+        ReportSettings(run_seeds=())
