@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     specs = expand_grid(suite)
     speed: dict[tuple[str, str], list[float]] = defaultdict(list)
     wall_done = 0.0
+    seed_wall: dict[int, float] = defaultdict(float)
+    seed_runs: dict[int, int] = defaultdict(int)
     counts: dict[str, int] = defaultdict(int)
     for spec in specs:
         status = run_status(spec.run_dir(args.out))
@@ -42,10 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         if status == "done" and info.get("env_steps_per_s"):
             speed[(spec.task, spec.variant)].append(float(info["env_steps_per_s"]))
             wall_done += float(info.get("wall_time_s") or 0.0)
+            seed_wall[spec.seed] += float(info.get("wall_time_s") or 0.0)
+            seed_runs[spec.seed] += 1
     tasks = [t.env_id for t in suite.tasks]
     budget = {t.env_id: t.n_timesteps for t in suite.tasks}
     print(f"suite {suite.name}: {len(specs)} runs; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     print(f"core-hours used by done runs: {wall_done / 3600:.2f}")
+    print("by seed: " + ", ".join(f"seed {k} {seed_wall[k] / 3600:.2f} ({seed_runs[k]} runs)" for k in sorted(seed_wall)))
     # projection: each cell's median measured speed, else the task's median over measured cells
     projected = 0.0
     missing = []
