@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     wall_done = 0.0
     seed_wall: dict[int, float] = defaultdict(float)
     seed_runs: dict[int, int] = defaultdict(int)
+    run_wall: dict[tuple[int, str, str], float] = {}
     counts: dict[str, int] = defaultdict(int)
     for spec in specs:
         status = run_status(spec.run_dir(args.out))
@@ -46,11 +47,28 @@ def main(argv: list[str] | None = None) -> int:
             wall_done += float(info.get("wall_time_s") or 0.0)
             seed_wall[spec.seed] += float(info.get("wall_time_s") or 0.0)
             seed_runs[spec.seed] += 1
+            run_wall[(spec.seed, spec.task, spec.variant)] = float(info.get("wall_time_s") or 0.0)
     tasks = [t.env_id for t in suite.tasks]
+    n_cells = len(tasks) * len(suite.variants)
+    complete = [k for k in sorted(seed_runs) if seed_runs[k] == n_cells]
     budget = {t.env_id: t.n_timesteps for t in suite.tasks}
     print(f"suite {suite.name}: {len(specs)} runs; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     print(f"core-hours used by done runs: {wall_done / 3600:.2f}")
     print("by seed: " + ", ".join(f"seed {k} {seed_wall[k] / 3600:.2f} ({seed_runs[k]} runs)" for k in sorted(seed_wall)))
+    if complete:
+        # what one seed costs per task and per variant, mean over the seeds every cell has finished
+        def per_seed(key: int, name: str) -> float:
+            return sum(w for k, w in run_wall.items() if k[0] in complete and k[key] == name) / 3600 / len(complete)
+
+        seeds_text = ", ".join(map(str, complete))
+        print(
+            f"core-hours per seed (mean over seeds {seeds_text}, every cell done), by task: "
+            + ", ".join(f"{t} {per_seed(1, t):.2f}" for t in sorted(tasks, key=lambda t: -per_seed(1, t)))
+        )
+        print(
+            f"core-hours per seed (mean over seeds {seeds_text}), by variant: "
+            + ", ".join(f"{v} {per_seed(2, v):.2f}" for v in sorted(suite.variants, key=lambda v: -per_seed(2, v)))
+        )
     # projection: each cell's median measured speed, else the task's median over measured cells
     projected = 0.0
     missing = []
