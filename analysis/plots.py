@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -71,6 +72,34 @@ def _n_label(counts: Sequence[int]) -> str:
     return f"n={lo}" if lo == hi else f"n={lo}-{hi}"
 
 
+def _draw_curves(
+    ax: plt.Axes,
+    tdf: pd.DataFrame,
+    variants: Sequence[str],
+    styles: dict[str, dict[str, object]],
+    smooth: int,
+    band_alpha: float,
+    n_in_label: bool = False,
+) -> None:
+    """One task's curves on ``ax``: a line per variant (seed mean) and its CI band (none for a single run)."""
+    for v in variants:
+        vdf = tdf[tdf["variant"] == v]
+        if vdf.empty:
+            continue
+        n = int(vdf["n_runs"].iloc[0])
+        x = vdf["timesteps"].to_numpy()
+        label = f"{v} (n={n})" if n_in_label else v
+        ax.plot(x, smooth_values(vdf["mean"], smooth), label=label, lw=1.4, **styles[v])  # type: ignore[arg-type]
+        if n > 1:
+            low, high = smooth_values(vdf["low"], smooth), smooth_values(vdf["high"], smooth)
+            ax.fill_between(x, low, high, color=styles[v]["color"], alpha=band_alpha, lw=0)
+    ax.set_xlabel("environment steps", fontsize=9)
+    ax.set_ylabel("evaluation return", fontsize=9)
+    ax.tick_params(labelsize=8)
+    _fmt_steps(ax)
+    ax.grid(alpha=0.3)
+
+
 def learning_curves(
     curves: pd.DataFrame, variants: Sequence[str], ncols: int = 4, confidence: float = 0.95, smooth: int = 1
 ) -> Figure:
@@ -90,23 +119,8 @@ def learning_curves(
     fig, axes = plt.subplots(nrows, ncols, figsize=(max(3.6 * ncols, 8.0), 2.7 * nrows + 0.4), squeeze=False)
     band_alpha = 0.2 if len(variants) <= 6 else 0.08  # many overlapping bands: lighter, the lines stay readable
     for ax, task in zip(axes.flat, tasks):
-        tdf = curves[curves["task"] == task]
-        for v in variants:
-            vdf = tdf[tdf["variant"] == v]
-            if vdf.empty:
-                continue
-            n = int(vdf["n_runs"].iloc[0])
-            x = vdf["timesteps"].to_numpy()
-            ax.plot(x, smooth_values(vdf["mean"], smooth), label=v, lw=1.4, **styles[v])  # type: ignore[arg-type]
-            if n > 1:
-                low, high = smooth_values(vdf["low"], smooth), smooth_values(vdf["high"], smooth)
-                ax.fill_between(x, low, high, color=styles[v]["color"], alpha=band_alpha, lw=0)
+        _draw_curves(ax, curves[curves["task"] == task], variants, styles, smooth, band_alpha)
         ax.set_title(task, fontsize=10)
-        ax.set_xlabel("environment steps", fontsize=9)
-        ax.set_ylabel("evaluation return", fontsize=9)
-        ax.tick_params(labelsize=8)
-        _fmt_steps(ax)
-        ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], lw=2, **styles[v]) for v in variants]  # type: ignore[arg-type]
@@ -124,6 +138,59 @@ def learning_curves(
     )
     fig._sb3_ddpg_ext_laid_out = True  # type: ignore[attr-defined]
     return fig
+
+
+def task_factor_curves(
+    curves: pd.DataFrame,
+    task: str,
+    factors: dict[str, list[str]],
+    baseline: Optional[str],
+    variants: Sequence[str],
+    confidence: float = 0.95,
+    smooth: int = 1,
+) -> Figure:
+    """One task, one panel per ablation factor: the baseline and the factor's variants, seed mean with CI band.
+
+    A readable view of every variant of a task (the all-variants panel of :func:`learning_curves` has one line per
+    variant of the study); colours are those of :func:`variant_styles` over ``variants``, as in every figure.
+
+    :param curves: columns ``task, variant, timesteps, mean, low, high, n_runs``.
+    :param task: the task drawn.
+    :param factors: ablation factor -> its variants (``Analysis.factors``).
+    :param baseline: variant drawn in every panel (``None``: none).
+    :param variants: every variant, in palette order.
+    :param confidence: coverage of the bands (for the title).
+    :param smooth: centred moving average over this many evaluations (mean and band), 1 = none.
+    """
+    names = list(factors)  # panels in the order of the variants (Analysis.factors is built in that order)
+    if not names:
+        raise ValueError("task_factor_curves: no ablation factor to draw")
+    styles = variant_styles(variants)
+    tdf = curves[curves["task"] == task]
+    panels = [([baseline] if baseline else []) + [v for v in factors[f] if v != baseline] for f in names]
+    # inches: title, axes, x label, then the legends below the axes (one entry per line)
+    top, axes_h, xlabel_h = 0.6, 2.6, 0.45
+    legend_h = 0.18 * max(len(p) for p in panels) + 0.1
+    height = top + axes_h + xlabel_h + legend_h
+    fig, axes = plt.subplots(1, len(names), figsize=(max(4.2 * len(names), 6.0), height), squeeze=False)
+    fig.subplots_adjust(top=1 - top / height, bottom=(xlabel_h + legend_h) / height, left=0.07, right=0.98, wspace=0.3)
+    for ax, factor, shown in zip(axes.flat, names, panels):
+        _draw_curves(ax, tdf, shown, styles, smooth, 0.15, n_in_label=True)
+        ax.set_title(factor, fontsize=10)
+        if ax.get_lines():
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -xlabel_h / axes_h), ncol=1, frameon=False, fontsize=8)
+    fig.suptitle(
+        f"{task}: mean over seeds, shaded {confidence:.0%} bootstrap CI"
+        + (f", moving average over {smooth} evaluations" if smooth > 1 else ""),
+        fontsize=11,
+        y=1 - 0.1 / height,
+    )
+    return fig
+
+
+def figure_name(text: str) -> str:
+    """A file-name-safe version of a task id (``ALE/Pong-v5`` -> ``ALE_Pong-v5``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 
 def interval_plot(
@@ -268,6 +335,27 @@ def draw_figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, P
         lambda: learning_curves(a.curves, variants, confidence=a.settings.confidence, smooth=a.settings.smooth),
         None if len(a.curves) else "no evaluation data",
     )
+    if a.factors:
+        for task in sorted(a.curves["task"].unique()):
+            add(
+                f"learning_curves_{figure_name(str(task))}",
+                f"Learning curves: {task}",
+                f"One panel per ablation factor: {a.baseline} and the factor's variants, mean over seeds with {conf} "
+                "bootstrap band; n = runs in the legend"
+                + (f"; centred moving average over {a.settings.smooth} evaluations" if a.settings.smooth > 1 else "")
+                + ". Data: curves.csv.",
+                functools.partial(
+                    task_factor_curves,
+                    a.curves,
+                    str(task),
+                    a.factors,
+                    a.baseline,
+                    variants,
+                    confidence=a.settings.confidence,
+                    smooth=a.settings.smooth,
+                ),
+                None,
+            )
     norm_msg = None if len(a.aggregates) else "no normalised scores (no task with random/reference scores)"
     for factor, fvars in sorted(a.factors.items()):
         shown = ([a.baseline] if a.baseline and a.baseline not in fvars else []) + fvars
@@ -346,6 +434,7 @@ def draw_figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, P
 __all__ = [
     "band_curves",
     "draw_figures",
+    "figure_name",
     "format_steps",
     "interval_plot",
     "learning_curves",
@@ -353,5 +442,6 @@ __all__ = [
     "probability_of_improvement",
     "save",
     "smooth_values",
+    "task_factor_curves",
     "variant_styles",
 ]

@@ -153,6 +153,42 @@ def test_learning_curves_many_variants():
     assert [plots.format_steps(x) for x in (0, 500, 250_000, 1_500_000)] == ["0", "500", "250k", "1.5M"]
 
 
+def test_task_factor_curves_one_panel_per_factor_with_the_baseline_in_each():
+    steps = np.arange(1, 6) * 1000
+    variants = ["baseline", "noise_a", "noise_b", "ln_x"]
+    rows = [
+        pd.DataFrame(
+            {
+                "task": t,
+                "variant": v,
+                "timesteps": steps,
+                "mean": steps * (i + 1.0),
+                "low": 0.0,
+                "high": 1.0,
+                "n_runs": 1 if v == "ln_x" else 3,
+            }
+        )
+        for t in ("A-v1", "B/C-v0")
+        for i, v in enumerate(variants)
+    ]
+    curves = pd.concat(rows, ignore_index=True)
+    factors = {"noise": ["noise_a", "noise_b"], "layer_norm": ["ln_x"]}
+    fig = plots.task_factor_curves(curves, "B/C-v0", factors, "baseline", variants)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["noise", "layer_norm"]  # the factors' order, not sorted
+    labels = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in axes]
+    assert labels == [["baseline (n=3)", "noise_a (n=3)", "noise_b (n=3)"], ["baseline (n=3)", "ln_x (n=1)"]]
+    # the panel's line of noise_b is noise_b's curve of this task, in noise_b's colour in every figure
+    line = axes[0].get_lines()[2]
+    np.testing.assert_allclose(line.get_ydata(), steps * 3.0)
+    assert line.get_color() == plots.variant_styles(variants)["noise_b"]["color"]
+    assert len(axes[1].collections) == 1  # a band for the baseline (3 runs), none for the single ln_x run
+    plt.close(fig)
+    assert plots.figure_name("B/C-v0") == "B_C-v0" and plots.figure_name("HalfCheetah-v5") == "HalfCheetah-v5"
+    with pytest.raises(ValueError, match="no ablation factor"):
+        plots.task_factor_curves(curves, "A-v1", {}, "baseline", variants)
+
+
 def _run_zoo(module, argv, monkeypatch):
     monkeypatch.setattr(sys, "argv", argv)
     monkeypatch.setattr(plt, "show", lambda *a, **k: None)

@@ -18,6 +18,8 @@ TASKS = ["Pendulum-v1", "HalfCheetah-v5"]
 VARIANTS = {"baseline": (None, 1.0), "noise_ou": ("noise", 0.8), "ln_both": ("layer_norm", 1.1)}
 FIGURES = [
     "learning_curves",
+    "learning_curves_HalfCheetah-v5",  # one per task: a panel per ablation factor
+    "learning_curves_Pendulum-v1",
     "ablation_noise",
     "ablation_layer_norm",
     "aggregate_intervals",
