@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 
 from .load import PathLike
@@ -359,6 +360,31 @@ def factor_table(a: Analysis, factor: str) -> pd.DataFrame:
             row[f"P(> {a.baseline})"] = fmt_ci(*poi.loc[v, ["point", "low", "high"]]) if v in poi.index else ""
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def run_finals_table(a: Analysis) -> pd.DataFrame:
+    """The final return of every included run: one row per task and variant (tasks in the summary's order, variants
+    in the report's), one column per seed (``seed <k>``, empty where the cell has no included run of that seed), as
+    numbers (the report's table formatting rounds them). The values behind every mean in the report.
+
+    :param a: the analysis.
+    :return: ``task, variant, seed 0, seed 1, ...``.
+    """
+    rs = a.run_scores
+    if rs.empty:
+        return pd.DataFrame(columns=["task", "variant"])
+    seeds = sorted(int(x) for x in rs["seed"].dropna().unique())
+    by_cell = rs.groupby(["task", "variant"])
+    rows = []
+    for task in dict.fromkeys(a.summary["task"]):
+        for v in a.variants:
+            if (task, v) not in by_cell.groups:
+                continue
+            cell = by_cell.get_group((task, v)).groupby("seed")["final"].mean()  # runs sharing a seed: their mean
+            row: dict[str, object] = {"task": task, "variant": v}
+            row.update({f"seed {k}": float(cell[k]) if k in cell.index else np.nan for k in seeds})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["task", "variant", *[f"seed {k}" for k in seeds]])
 
 
 def solved_table(a: Analysis) -> pd.DataFrame:

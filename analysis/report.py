@@ -120,6 +120,15 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
             "and normalised; empty CI: a single run. LaTeX: tables.tex.",
         )
     )
+    b.append(_Block("h2", "Final return of every run"))
+    b.append(
+        _Block(
+            "table",
+            export.run_finals_table(a),
+            f"Final return (mean of the last {s.final_k} evaluations) of each included run, by seed (empty: no included "
+            "run of that seed; the inventory says why). Data: run_scores.csv.",
+        )
+    )
     b.append(_Block("h2", "Per task and variant (summary.csv)"))
     b.append(
         _Block(

@@ -215,3 +215,18 @@ def test_report_on_shared_datasets(shared_datasets, tmp_path):
         "sample_efficiency",
     ):
         assert (tmp_path / "figures" / f"{name}.png").exists()
+
+
+def test_run_finals_table_holds_every_included_run_once(report):
+    a, out = report
+    table = export.run_finals_table(a)
+    # the excluded runs (seeds 10-13: diverged, failed, incomplete, corrupt) have no column
+    assert list(table.columns) == ["task", "variant", "seed 0", "seed 1", "seed 2"]
+    long = table.melt(id_vars=["task", "variant"], var_name="seed", value_name="final").dropna()
+    long["seed"] = long["seed"].str.removeprefix("seed ").astype(int)
+    expected = a.run_scores[["task", "variant", "seed", "final"]]
+    merged = expected.merge(long, on=["task", "variant", "seed"], how="outer", suffixes=("", "_table"), indicator=True)
+    assert (merged["_merge"] == "both").all() and len(merged) == len(expected) == 18
+    np.testing.assert_array_equal(merged["final"], merged["final_table"])
+    assert list(table["variant"].iloc[:3]) == a.variants  # the report's variant order within a task
+    assert "## Final return of every run" in (out / "report.md").read_text()
