@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .metrics import AGGREGATES
-from .study import Analysis, smooth_values
+from .study import MIN_RUNS, Analysis, smooth_values
 
 _LINESTYLES = ["-", "--", ":", "-."]
 _PALETTE_SIZE = 10
@@ -231,11 +231,19 @@ def interval_plot(
     return fig
 
 
-def probability_of_improvement(table: pd.DataFrame, baseline: str, palette_order: Optional[Sequence[str]] = None) -> Figure:
+def probability_of_improvement(
+    table: pd.DataFrame,
+    baseline: str,
+    palette_order: Optional[Sequence[str]] = None,
+    confidence: float = 0.95,
+    min_runs: int = MIN_RUNS,
+) -> Figure:
     """P(variant > baseline) with its CI, one row per variant.
 
-    :param table: columns ``variant, point, low, high, n_tasks``.
+    :param table: columns ``variant, point, low, high, n_tasks`` (and ``few_runs``: flagged in the labels).
     :param palette_order: all variants of the report (stable colours).
+    :param confidence: coverage of the intervals (for the axis label).
+    :param min_runs: the run count below which a variant is flagged (for the labels).
     """
     variants = list(table["variant"])
     styles = variant_styles(palette_order or variants)
@@ -250,14 +258,15 @@ def probability_of_improvement(table: pd.DataFrame, baseline: str, palette_order
     ax.axvline(0.5, color="grey", ls="--", lw=1)
     few = table["few_runs"] if "few_runs" in table.columns else pd.Series(False, index=table.index)
     labels = [
-        f"{v} (n_tasks={n}{', < 5 runs per task' if flag else ''})" for v, n, flag in zip(variants, table["n_tasks"], few)
+        f"{v} (n_tasks={n}{f', < {min_runs} runs per task' if flag else ''})"
+        for v, n, flag in zip(variants, table["n_tasks"], few)
     ]
     ax.set_yticks(range(len(variants)))
     ax.set_yticklabels(labels, fontsize=9)
     ax.set_ylim(-0.6, len(variants) - 0.4)
     ax.invert_yaxis()
     ax.set_xlim(-0.04, 1.04)
-    ax.set_xlabel(f"P(variant > {baseline}) (95% CI)", fontsize=9)
+    ax.set_xlabel(f"P(variant > {baseline}) ({confidence:.0%} CI)", fontsize=9)
     ax.set_title(f"Probability of improvement over {baseline}", fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -392,7 +401,7 @@ def draw_figures(a: Analysis, fig_dir: Path) -> list[tuple[str, str, dict[str, P
         "probability_of_improvement",
         "Probability of improvement",
         f"P(a run of the variant beats a run of {a.baseline} on a random task), tasks both ran, {conf} CI.",
-        lambda: probability_of_improvement(a.poi, str(a.baseline), palette_order=variants),
+        lambda: probability_of_improvement(a.poi, str(a.baseline), palette_order=variants, confidence=a.settings.confidence),
         None if len(a.poi) else "no variant shares a normalised task with the baseline",
     )
     add(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,6 +76,12 @@ def test_poi_marker_at_one_is_visible(tmp_path):
     assert sorted(float(ln.get_xdata()[0]) for ln in markers) == [0.0, 1.0]
     assert all(not ln.get_clip_on() for ln in markers)
     assert "< 5 runs" in ax.get_yticklabels()[0].get_text() and "< 5 runs" not in ax.get_yticklabels()[1].get_text()
+    assert ax.get_xlabel() == "P(variant > base) (95% CI)"
+    plt.close(fig)
+    fig = plots.probability_of_improvement(table, "base", confidence=0.9, min_runs=10)  # the report's settings
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "P(variant > base) (90% CI)" and "< 10 runs" in ax.get_yticklabels()[0].get_text()
+    plt.close(fig)
 
 
 def test_final_k_clamped_is_said(shared_datasets):
