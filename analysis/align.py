@@ -218,3 +218,34 @@ def check_lengths(
                 )
                 excluded.add(run)
     return excluded
+
+
+def window_means(evals: pd.DataFrame, step: int, window: int) -> pd.DataFrame:
+    """Each run's mean evaluation return over the evaluations in ``(step - window, step]``: a run's "final return"
+    at a step it trained past (e.g. a published 1M-step curve read at the study's 100k budget).
+
+    :param evals: evaluations of :class:`~analysis.load.LoadResult` (``task, variant, seed, run, timesteps,
+        eval_return_mean``).
+    :param step: last step of the window.
+    :param window: width of the window, in steps (> 0).
+    :return: ``task, variant, seed, run, n_evals, first_step, last_step, mean`` per run with at least one evaluation in
+        the window, ``n_evals`` the evaluations averaged; runs that stop before ``step`` are left out, so that a
+        shorter run is never read at another step.
+    """
+    if window <= 0:
+        raise ValueError(f"window_means: window must be > 0 steps, got {window}")
+    keys = ["task", "variant", "seed", "run"]
+    reached = evals.groupby("run")["timesteps"].max()
+    e = evals[evals["run"].isin(reached.index[reached >= step])]
+    e = e[(e["timesteps"] > step - window) & (e["timesteps"] <= step)]
+    out = (
+        e.groupby(keys, dropna=False)
+        .agg(
+            n_evals=("eval_return_mean", "size"),
+            first_step=("timesteps", "min"),
+            last_step=("timesteps", "max"),
+            mean=("eval_return_mean", "mean"),
+        )
+        .reset_index()
+    )
+    return out[[*keys, "n_evals", "first_step", "last_step", "mean"]]

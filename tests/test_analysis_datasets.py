@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.align import align_runs
+from analysis.align import align_runs, window_means
 from analysis.load import load_curve_arrays, load_runs
 from analysis.metrics import max_of_mean
 
@@ -104,3 +104,21 @@ def test_zoo_config_and_seed_read(zoo):
     assert row["config"]["noise_type"] == "normal" and row["config"]["learning_rate"] == 0.001
     assert row["config"]["train_freq"] == [1, "episode"]
     assert row["n_timesteps"] == 1_000_000
+
+
+def test_window_means_read_a_curve_at_an_earlier_step(td3_curves):
+    """The TD3 paper's 1M-step curves read at 100k: each seed's mean of its evaluations at 80k..100k (indices 16-20
+    of the 5k-spaced array), the window the study's final return uses."""
+    evals, _ = td3_curves
+    hopper = evals[evals["task"] == "Hopper-v1"]
+    got = window_means(hopper, 100_000, 25_000).sort_values("seed")
+    assert len(got) == 10 and (got["n_evals"] == 5).all()
+    assert (got["first_step"] == 80_000).all() and (got["last_step"] == 100_000).all()
+    for seed, mean in zip(got["seed"], got["mean"]):
+        curve = hopper[hopper["seed"] == seed].sort_values("timesteps")["eval_return_mean"].to_numpy()
+        assert mean == pytest.approx(curve[16:21].mean(), rel=1e-12)
+    # a run that stops before the step is left out, never read at another step
+    short = hopper[~((hopper["seed"] == 3) & (hopper["timesteps"] > 90_000))]
+    assert 3 not in set(window_means(short, 100_000, 25_000)["seed"])
+    with pytest.raises(ValueError, match="window must be > 0"):
+        window_means(hopper, 100_000, 0)
