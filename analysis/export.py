@@ -440,7 +440,8 @@ def latex_tables(a: Analysis) -> str:
 
 def write_tables(a: Analysis, out: Path) -> None:
     """Write the analysis' tables into ``out``: ``summary.csv``, ``inventory.csv``, ``aggregates.csv``, ``poi.csv``,
-    ``solved.csv`` (runs reaching the reward threshold), ``run_scores.csv``, ``normalisation.csv``, the figures' data
+    ``solved.csv`` (runs reaching the reward threshold), ``resolution.csv`` (what the runs can resolve),
+    ``run_scores.csv``, ``normalisation.csv``, the figures' data
     (``curves.csv``, ``profiles.csv``, ``sample_efficiency.csv``; the ablation figures show rows of
     ``aggregates.csv``), ``tables.tex`` and ``commands.csv``.
 
@@ -452,6 +453,7 @@ def write_tables(a: Analysis, out: Path) -> None:
     a.aggregates.to_csv(out / "aggregates.csv", index=False)
     a.poi.to_csv(out / "poi.csv", index=False)
     a.solved.to_csv(out / "solved.csv", index=False)
+    a.resolution.to_csv(out / "resolution.csv", index=False)
     a.run_scores.to_csv(out / "run_scores.csv", index=False)
     a.normalisation.to_csv(out / "normalisation.csv", index=False)
     a.curves.to_csv(out / "curves.csv", index=False)

@@ -22,13 +22,15 @@ Confidence intervals are stratified-bootstrap percentile intervals: each replica
 replacement, the runs of every task separately (keeping each task's number of runs).
 
 Counts of runs (e.g. runs reaching a task's reward threshold) are compared with Fisher's exact test
-(:func:`fisher_exact`, exact integer arithmetic: no scipy needed).
+(:func:`fisher_exact`, exact integer arithmetic: no scipy needed). What a number of runs can resolve at all:
+:func:`pooled_std` (the seed-to-seed spread of a task, pooled over its cells) and :func:`detectable_difference`.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import statistics
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -311,6 +313,49 @@ def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     scale = round(1 / FISHER_RELATIVE_TOLERANCE)  # w <= observed * (1 + tol), in integers
     tail = sum(w for w in weights if w * scale <= observed * (scale + 1))
     return tail / math.comb(n1 + n2, k)  # int / int: correctly rounded
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Resolution: the spread of runs and the difference it lets a number of runs detect
+# ----------------------------------------------------------------------------------------------------------
+def pooled_std(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """Pooled within-group standard deviation and its degrees of freedom.
+
+    ``sqrt(sum_g sum_i (x_gi - mean_g)^2 / sum_g (n_g - 1))``: the spread of runs around their own group's mean
+    (e.g. the seeds of each variant of a task), whatever the groups' means; NaNs are dropped and groups of one value
+    add nothing.
+
+    :param groups: the values of each group.
+    :return: ``(sd, df)``; ``(nan, 0)`` when no group has two values.
+    """
+    ss, df = 0.0, 0
+    for g in groups:
+        x = np.asarray(g, dtype=float)
+        x = x[~np.isnan(x)]
+        if len(x) > 1:
+            ss += float(np.sum((x - x.mean()) ** 2))
+            df += len(x) - 1
+    return (math.sqrt(ss / df), df) if df else (float("nan"), 0)
+
+
+def detectable_difference(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest difference between the means of two groups of ``n`` runs each that a two-sided test at level
+    ``alpha`` detects with probability ``power``, runs spread with standard deviation ``sd`` (normal
+    approximation: ``(z_{1 - alpha/2} + z_power) sd sqrt(2 / n)``; with 5 % and 80 %, 2.80 sd sqrt(2 / n)).
+
+    A planning number: differences well below it are not resolved by ``n`` runs per group, whatever the test.
+
+    :param sd: within-group standard deviation (e.g. :func:`pooled_std`).
+    :param n: runs per group (>= 1).
+    :param alpha: two-sided level, in (0, 1).
+    :param power: detection probability, in (0, 1).
+    """
+    if n < 1:
+        raise ValueError(f"detectable_difference: n must be >= 1, got {n}")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"detectable_difference: alpha and power must be in (0, 1), got {alpha} and {power}")
+    z = statistics.NormalDist()
+    return (z.inv_cdf(1 - alpha / 2) + z.inv_cdf(power)) * sd * math.sqrt(2 / n)
 
 
 # ----------------------------------------------------------------------------------------------------------

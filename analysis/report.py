@@ -170,6 +170,20 @@ def _blocks(a: Analysis, figures: list[tuple[str, str, dict[str, Path]]], out: P
                 "for multiple comparisons. Tasks without a reward_threshold are not listed. Data: solved.csv.",
             )
         )
+    if len(a.resolution):
+        b.append(_Block("h2", "What these runs can resolve"))
+        b.append(
+            _Block(
+                "table",
+                a.resolution,
+                "pooled_sd = seed-to-seed standard deviation of the final return, pooled over the task's cells (variants), "
+                "with df degrees of freedom; detectable = the difference between two cells' mean final returns that a "
+                "two-sided 5% test detects with 80% power (normal approximation, 2.80 pooled_sd sqrt(2 / n)) at "
+                "runs_per_cell runs per cell (the fewest of the task), detectable_5 / detectable_10 at 5 / 10 runs per "
+                "cell. Differences well below it are not resolved at that sample size, whatever the test. Cells whose "
+                "runs spread more than the pooled value (a collapsed seed) resolve less. Data: resolution.csv.",
+            )
+        )
     b.append(_Block("h2", "Figures"))
     for title, caption, paths in figures:
         b.append(_Block("figure", paths, f"{title}: {caption}"))

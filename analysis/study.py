@@ -26,10 +26,12 @@ from .metrics import (
     all_aggregates,
     area_under_curve,
     bootstrap_mean_curve_ci,
+    detectable_difference,
     final_return,
     fisher_exact,
     make_rng,
     max_of_mean,
+    pooled_std,
     probability_of_improvement,
     run_score_distribution,
     stratified_bootstrap_ci,
@@ -63,6 +65,9 @@ MIN_RUNS = 5
 AGGREGATE_COLUMNS = ["variant", "metric", "point", "low", "high", "n_tasks", "n_runs", "min_runs_per_task", "few_runs"]
 POI_COLUMNS = ["variant", "baseline", "point", "low", "high", "n_tasks", "min_runs_per_task", "few_runs"]
 SOLVED_COLUMNS = ["task", "variant", "threshold", "n_runs", "n_solved", "p_vs_baseline"]
+RESOLUTION_COLUMNS = ["task", "n_cells", "runs_per_cell", "pooled_sd", "df", "detectable", "detectable_5", "detectable_10"]
+#: level and power of :data:`Analysis.resolution` (``detectable*`` columns)
+RESOLUTION_ALPHA, RESOLUTION_POWER = 0.05, 0.8
 INVENTORY_COLUMNS = ["run", "path", "task", "variant", "seed", "status", "level", "reason"]
 #: ``reason`` of the runs left out by ``ReportSettings.run_seeds``.
 SEED_NOT_SELECTED = "seed not selected"
@@ -144,6 +149,10 @@ class Analysis:
     :param profiles: performance profiles (``profiles.csv``).
     :param solved: per task with a reward threshold and variant: runs whose final return reaches the threshold, and
         the two-sided Fisher's exact p-value of that count against the baseline's on the task (``solved.csv``).
+    :param resolution: per task, the seed-to-seed spread of the final return pooled over the task's variants
+        (``pooled_sd`` with ``df`` degrees of freedom) and the difference of two cells' means that a two-sided 5 %
+        test detects with 80 % power at the cells' runs (the smallest, ``runs_per_cell``), at 5 and at 10 runs per cell
+        (``resolution.csv``; :func:`~analysis.metrics.detectable_difference`).
     :param sample_efficiency: per-step IQM curves (``sample_efficiency.csv``, x column ``sample_efficiency_x``).
     :param sample_efficiency_x: ``"timesteps"`` or ``"fraction"`` (of each task's budget).
     :param normalisation: random / reference scores of the tasks (``normalisation.csv``).
@@ -176,6 +185,7 @@ class Analysis:
     variants: list[str]
     factors: dict[str, list[str]]
     solved: pd.DataFrame = field(default_factory=pd.DataFrame)
+    resolution: pd.DataFrame = field(default_factory=pd.DataFrame)
     inventory: pd.DataFrame = field(default_factory=pd.DataFrame)
     inventory_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
     inventory_entries: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -315,6 +325,7 @@ def analyse(
 
     with timer.stage("solved counts"):
         solved = _solved(run_scores, variants, baseline, tasks, thresholds)
+        resolution = _resolution(run_scores, tasks)
 
     norm_tasks = [t for t in tasks if task_scores[t] is not None]
     with timer.stage("aggregate metrics"):
@@ -353,6 +364,7 @@ def analyse(
         poi=poi,
         profiles=profiles,
         solved=solved,
+        resolution=resolution,
         sample_efficiency=sample_eff,
         sample_efficiency_x=x_kind,
         normalisation=norm,
@@ -603,6 +615,32 @@ def _solved(
                 }
             )
     return pd.DataFrame(rows, columns=SOLVED_COLUMNS)
+
+
+def _resolution(run_scores: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
+    """Per task (in ``tasks`` order): the pooled seed-to-seed spread of the final return over the task's cells and
+    the differences it lets 2-cell comparisons detect (:data:`RESOLUTION_COLUMNS`)."""
+    rows = []
+    for task in tasks:
+        cells = [g["final"].to_numpy(float) for _, g in run_scores[run_scores["task"] == task].groupby("variant")]
+        if not cells:
+            continue
+        sd, df = pooled_std(cells)
+        n = min(len(c) for c in cells)
+        det = [detectable_difference(sd, k, RESOLUTION_ALPHA, RESOLUTION_POWER) if df else np.nan for k in (n, 5, 10)]
+        rows.append(
+            {
+                "task": task,
+                "n_cells": len(cells),
+                "runs_per_cell": n,
+                "pooled_sd": sd,
+                "df": df,
+                "detectable": det[0],
+                "detectable_5": det[1],
+                "detectable_10": det[2],
+            }
+        )
+    return pd.DataFrame(rows, columns=RESOLUTION_COLUMNS)
 
 
 def _profile_stat(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:

@@ -15,9 +15,11 @@ from analysis.metrics import (
     all_aggregates,
     area_under_curve,
     bootstrap_mean_curve_ci,
+    detectable_difference,
     final_return,
     iqm,
     max_of_mean,
+    pooled_std,
     probability_of_improvement,
     run_score_distribution,
     stratified_bootstrap_ci,
@@ -273,3 +275,34 @@ def test_bad_arguments_raise():
         stratified_bootstrap_ci(np.zeros((2, 2)), aggregate_mean, confidence=1.5)
     with pytest.raises(ValueError, match="n_runs, n_tasks"):
         stratified_bootstrap_ci(np.zeros(3), aggregate_mean)
+
+
+def test_pooled_std_is_the_spread_around_each_groups_own_mean():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 2, 4), rng.normal(100, 2, 6)  # far apart means: pooling must not see the gap
+    sd, df = pooled_std([a, b, [7.0], [np.nan, 3.0, np.nan]])  # single values (after NaNs) add nothing
+    expected = np.sqrt((3 * np.var(a, ddof=1) + 5 * np.var(b, ddof=1)) / 8)
+    assert df == 8 and sd == pytest.approx(expected, rel=1e-12)
+    # equal group sizes: the root of the mean of the groups' variances
+    g = rng.normal(size=(5, 3))
+    assert pooled_std(list(g))[0] == pytest.approx(np.sqrt(np.var(g, axis=1, ddof=1).mean()), rel=1e-12)
+    sd0, df0 = pooled_std([[1.0], []])
+    assert np.isnan(sd0) and df0 == 0
+
+
+def test_detectable_difference_has_the_stated_power():
+    """A true difference of detectable_difference(sd, n) between two groups of n normal runs is detected by a
+    two-sided 5% z-test in 80% of experiments: 20,000 simulated experiments, binomial SE 0.0028, tolerance 4 SE."""
+    n, sd = 5, 3.0
+    d = detectable_difference(sd, n)
+    assert d == pytest.approx(2.8016 * sd * np.sqrt(2 / n), rel=1e-4)  # (1.95996 + 0.84162) sd sqrt(2/n)
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, sd, (20_000, n)).mean(1)
+    y = rng.normal(d, sd, (20_000, n)).mean(1)
+    z = (y - x) / (sd * np.sqrt(2 / n))
+    power = np.mean(np.abs(z) > 1.959964)
+    assert abs(power - 0.8) < 4 * np.sqrt(0.8 * 0.2 / 20_000)
+    assert detectable_difference(sd, 4 * n) == pytest.approx(d / 2)  # 4x the runs: half the difference
+    for bad in ({"n": 0}, {"n": 5, "alpha": 0.0}, {"n": 5, "power": 1.0}):
+        with pytest.raises(ValueError, match="detectable_difference"):
+            detectable_difference(1.0, **bad)

@@ -230,3 +230,20 @@ def test_run_finals_table_holds_every_included_run_once(report):
     np.testing.assert_array_equal(merged["final"], merged["final_table"])
     assert list(table["variant"].iloc[:3]) == a.variants  # the report's variant order within a task
     assert "## Final return of every run" in (out / "report.md").read_text()
+
+
+def test_resolution_table_pools_each_tasks_cells(report):
+    from analysis.metrics import detectable_difference, pooled_std
+
+    a, out = report
+    res = pd.read_csv(out / "resolution.csv").set_index("task")
+    assert set(res.index) == set(TASKS)
+    for task in TASKS:
+        cells = [g["final"].to_numpy() for _, g in a.run_scores[a.run_scores["task"] == task].groupby("variant")]
+        sd, df = pooled_std(cells)
+        row = res.loc[task]
+        assert row["n_cells"] == 3 and row["runs_per_cell"] == 3 and row["df"] == df == 6
+        assert row["pooled_sd"] == pytest.approx(sd, rel=1e-9)
+        assert row["detectable"] == pytest.approx(detectable_difference(sd, 3), rel=1e-9)
+        assert row["detectable_10"] == pytest.approx(row["detectable"] * np.sqrt(3 / 10), rel=1e-9)
+    assert "## What these runs can resolve" in (out / "report.md").read_text()

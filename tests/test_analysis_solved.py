@@ -157,7 +157,7 @@ def test_solved_csv_and_report_section(solved_report):
     assert md.count(title) == 1 and "<h2>Runs reaching the reward threshold</h2>" in html
     # after the per-factor ablation tables, before the figures
     assert md.index("## Ablation: layer_norm") < md.index("## Ablation: noise") < md.index(title) < md.index("## Figures")
-    section = md.split(title)[1].split("## Figures")[0]
+    section = md.split(title)[1].split("\n## ")[0]  # up to the next section
     assert "| task | variant | threshold | solved | p |" in section
     assert f"| {MCC} | baseline | 90 | 4 / 5 |  |" in section
     assert f"| {MCC} | noise_ou | 90 | 0 / 5 | 0.0476 |" in section  # 10/210 to 3 significant digits
