@@ -325,6 +325,7 @@ def analyse(
 
     with timer.stage("solved counts"):
         solved = _solved(run_scores, variants, baseline, tasks, thresholds)
+    with timer.stage("resolution"):
         resolution = _resolution(run_scores, tasks)
 
     norm_tasks = [t for t in tasks if task_scores[t] is not None]
